@@ -1,0 +1,1 @@
+"""Alembic migrations for every Pointsman table (applied by ``pointsman.db.upgrade``)."""
