@@ -186,6 +186,7 @@ class FakeProviderServer:
         self.port = port
         self.stats: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def base_url(self) -> str:
@@ -198,8 +199,8 @@ class FakeProviderServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            with contextlib.suppress(Exception):
-                self._server.close_clients()
+            for writer in list(self._writers):
+                writer.transport.abort()
             await self._server.wait_closed()
 
     async def serve_forever(self) -> None:
@@ -215,6 +216,7 @@ class FakeProviderServer:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = _Conn(writer)
+        self._writers.add(writer)
         try:
             while True:
                 try:
@@ -237,6 +239,8 @@ class FakeProviderServer:
             return
         except (ConnectionError, asyncio.IncompleteReadError):
             return
+        finally:
+            self._writers.discard(writer)
         with contextlib.suppress(Exception):
             writer.close()
 
@@ -482,7 +486,7 @@ class _Anthropic(_Format):
         return out
 
     def opening(self, ident: str, model: str, usage: tuple[int, int] | None) -> list[bytes]:
-        message = {
+        message: dict[str, Any] = {
             "id": "msg_" + ident,
             "type": "message",
             "role": "assistant",
@@ -533,6 +537,10 @@ def running_fake_provider(config: FakeConfig | None = None, *, port: int = 0) ->
         ready.set()
         loop.run_forever()
         loop.run_until_complete(server.close())
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
 
     thread = threading.Thread(target=run, name="fake-provider", daemon=True)

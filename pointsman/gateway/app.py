@@ -1,0 +1,161 @@
+"""Build the gateway: ``create_app(...)`` returns a FastAPI app whose lifespan builds the long-lived objects
+(catalogue, resolver and its thread pool, one shared ``httpx.AsyncClient``, provider adapters, breaker,
+fallback engine, metrics, billing) and keeps them on ``app.state.gateway``. Nothing is built at import time.
+
+Every ``PointsmanError`` is answered in OpenAI's error shape with its own status; so are unknown routes and
+unexpected failures (500, without internals).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pointsman.errors import PointsmanError
+from pointsman.gateway.billing import Billing, load_billing
+from pointsman.gateway.breaker import CircuitBreaker
+from pointsman.gateway.dependencies import GatewayState
+from pointsman.gateway.fallback import FallbackEngine, RetryPolicy
+from pointsman.gateway.metrics import GatewayMetrics
+from pointsman.gateway.routes import chat, health, models, route
+from pointsman.gateway.routing import Ranker, Resolver
+from pointsman.gateway.settings import GatewaySettings
+from pointsman.providers.registry import build_providers
+from pointsman.settings import Settings
+
+if TYPE_CHECKING:
+    from pointsman.catalog import Catalog
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("pointsman.gateway")
+
+
+def _default_ranker(settings: Settings, catalog: Catalog) -> tuple[Ranker | None, str]:
+    """The scorer-backed ranker and default router string, when ``pointsman.router`` is installed."""
+    from pointsman.gateway.ranker import build_ranker
+
+    return build_ranker(settings, catalog)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    gateway_settings: GatewaySettings | None = None,
+    catalog: Catalog | None = None,
+    billing: Billing | None = None,
+    ranker: Ranker | None = None,
+    default_router: str | None = None,
+) -> FastAPI:
+    """The gateway app. Anything passed in is used as is (tests inject a catalogue, billing or ranker);
+    the rest is built in the lifespan from ``settings`` and its config file."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from pointsman.catalog import load_catalog
+        from pointsman.config import load_config
+
+        config_file = settings.resolved_config_file()
+        config = load_config(config_file)
+        gw = gateway_settings or config.section("gateway", GatewaySettings)
+        cat = catalog or load_catalog(config_file)
+        rank, router = ranker, default_router
+        if rank is None:
+            rank, found_router = _default_ranker(settings, cat)
+            router = router or found_router
+        router = router or config.routing.default_router or _shipped_default_router()
+        bill = billing or load_billing(gw.billing, settings, config)
+        executor = ThreadPoolExecutor(max_workers=gw.scorer_threads, thread_name_prefix="pointsman-scorer")
+        limits = httpx.Limits(
+            max_connections=gw.max_connections, max_keepalive_connections=gw.max_connections
+        )
+        client = httpx.AsyncClient(timeout=gw.timeouts().httpx_timeout(), limits=limits, trust_env=False)
+        metrics = GatewayMetrics()
+        engine = FallbackEngine(
+            breaker=CircuitBreaker(failure_threshold=gw.breaker_failures, cooldown_s=gw.breaker_cooldown_s),
+            policy=RetryPolicy(gw.retries, gw.backoff_base_s, gw.backoff_max_s, gw.max_retry_after_s),
+            timeouts=gw.timeouts(),
+            metrics=metrics,
+            depth=gw.fallback_depth,
+        )
+        app.state.gateway = GatewayState(
+            settings=gw,
+            catalog=cat,
+            resolver=Resolver(cat, rank, executor),
+            client=client,
+            providers=build_providers(client),
+            engine=engine,
+            metrics=metrics,
+            billing=bill,
+            executor=executor,
+            default_router=router,
+        )
+        try:
+            yield
+        finally:
+            await client.aclose()
+            await bill.aclose()
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        title="Pointsman gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.include_router(chat.router)
+    app.include_router(route.router)
+    app.include_router(models.router)
+    app.include_router(health.router)
+
+    @app.exception_handler(PointsmanError)
+    async def pointsman_error(request: Request, exc: PointsmanError) -> JSONResponse:
+        _count_error(request, exc.code or exc.error_type)
+        headers = {}
+        retry_after = getattr(exc, "retry_after_s", None)
+        if exc.status_code == 429 and retry_after is not None:
+            headers["retry-after"] = f"{retry_after:g}"
+        return JSONResponse(exc.to_openai(), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        _count_error(request, f"http_{exc.status_code}")
+        body = {
+            "error": {
+                "message": str(exc.detail),
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        }
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        _count_error(request, "internal_error")
+        message = "internal error in the Pointsman gateway; the server log has the details"
+        body = {
+            "error": {"message": message, "type": "server_error", "param": None, "code": "internal_error"}
+        }
+        return JSONResponse(body, status_code=500)
+
+    return app
+
+
+def _shipped_default_router() -> str:
+    from pointsman.router_string import DEFAULT_ROUTER
+
+    return DEFAULT_ROUTER
+
+
+def _count_error(request: Request, code: str) -> None:
+    state = getattr(request.app.state, "gateway", None)
+    if state is not None:
+        state.metrics.errors.labels(code).inc()

@@ -1,0 +1,1 @@
+"""One router module per resource: chat completions, the routing dry run, models, health and metrics."""
