@@ -30,11 +30,12 @@ from sqlalchemy import Engine, Table, case, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, NoResultFound
 
-from pointsman.db import utcnow, write_transaction
+from pointsman.db import create_db_engine, upgrade, utcnow, write_transaction
 from pointsman.errors import InsufficientCreditError, InvalidRequestError, RateLimitError, UnknownNameError
 from pointsman.ledger.config import LedgerConfig
 from pointsman.ledger.models import Account, ApiKey, EntryKind, LedgerEntry, Reservation, ReservationStatus
 from pointsman.ledger.money import Price, format_usd, request_cost_pico, usd_to_pico
+from pointsman.settings import Settings
 
 __all__ = ["BUDGET_PERIODS", "AccountInfo", "Charge", "EntryView", "Hold", "Ledger", "period_start"]
 
@@ -126,6 +127,18 @@ class Ledger:
         self.engine = engine
         self.config = config or LedgerConfig()
         self._clock = clock
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, migrate: bool = True) -> Ledger:
+        """The ledger on the configured database (``POINTSMAN_DATABASE_URL`` or SQLite under the data dir),
+        migrated to the newest schema unless ``migrate`` is False."""
+        engine = create_db_engine(settings=settings or Settings())
+        if migrate:
+            upgrade(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
 
     def now(self) -> datetime:
         """The ledger's clock (timezone-aware UTC); tests pass their own."""
