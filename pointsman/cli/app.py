@@ -18,7 +18,7 @@ app = typer.Typer(
 )
 
 # Each module defines ``register(app)``. Add a module here to add its commands.
-COMMAND_MODULES: tuple[str, ...] = ("route", "train", "predict", "eval", "serve", "fake_provider")
+COMMAND_MODULES: tuple[str, ...] = ("route", "train", "predict", "eval", "serve", "fake_provider", "db", "keys", "credits")
 
 
 def build_app() -> typer.Typer:
