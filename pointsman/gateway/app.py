@@ -39,13 +39,6 @@ __all__ = ["create_app"]
 log = logging.getLogger("pointsman.gateway")
 
 
-def _default_ranker(settings: Settings, catalog: Catalog) -> tuple[Ranker | None, str]:
-    """The scorer-backed ranker and default router string, when ``pointsman.router`` is installed."""
-    from pointsman.gateway.ranker import build_ranker
-
-    return build_ranker(settings, catalog)
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -68,11 +61,11 @@ def create_app(
         config = load_config(config_file)
         gw = gateway_settings or config.section("gateway", GatewaySettings)
         cat = catalog or load_catalog(config_file)
-        rank, router = ranker, default_router
+        rank, router = ranker, default_router or config.routing.default_router or _shipped_default_router()
         if rank is None:
-            rank, found_router = _default_ranker(settings, cat)
-            router = router or found_router
-        router = router or config.routing.default_router or _shipped_default_router()
+            from pointsman.gateway.ranker import build_ranker
+
+            rank, router = build_ranker(cat, config, gw.fallback_depth)
         bill = billing or load_billing(gw.billing, settings, config)
         executor = ThreadPoolExecutor(max_workers=gw.scorer_threads, thread_name_prefix="pointsman-scorer")
         limits = httpx.Limits(

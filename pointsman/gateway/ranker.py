@@ -1,28 +1,53 @@
 """The scorer-backed ranker the gateway uses for router strings and bare model names.
 
-Adapts ``pointsman.router.Router`` to the gateway's ``Ranker``: (messages, model field, max_tokens) → ranked
-choices with their score terms. Built once in the lifespan; called in the resolver's thread pool.
+Adapts ``pointsman.router.Router`` to the gateway's ``Ranker``: (messages, model field, max_tokens) → the
+endpoints to try, best first, each with its score terms, plus the full ranking for explanations. Built once in
+the lifespan; called in the resolver's thread pool (``Router`` is synchronous and may run a neural scorer).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
+from pointsman.gateway.routing import Choice, Ranker
 from pointsman.router_string import DEFAULT_ROUTER
 
 if TYPE_CHECKING:
     from pointsman.catalog import Catalog
-    from pointsman.gateway.routing import Ranker
-    from pointsman.settings import Settings
+    from pointsman.config import Config
+    from pointsman.router import Router
 
-__all__ = ["build_ranker"]
+__all__ = ["build_ranker", "ranker_from_router"]
 
 
-def build_ranker(settings: Settings, catalog: Catalog) -> tuple[Ranker | None, str]:
-    """The ranker and the default router string. Until ``pointsman.router`` exists, no ranker: requests must
-    name endpoints."""
-    try:
-        import pointsman.router  # noqa: F401
-    except ImportError:
-        return None, DEFAULT_ROUTER
-    return None, DEFAULT_ROUTER
+def ranker_from_router(router: Router, depth: int) -> Ranker:
+    """A ``Ranker`` over ``router``: its plan (up to ``depth`` endpoints, or one per link of a chain)."""
+    catalog = router.catalog
+
+    def rank(
+        messages: Sequence[Mapping[str, Any]], model: str, max_tokens: int | None
+    ) -> tuple[list[Choice], dict[str, Any]]:
+        ranking = router.rank(messages, model, max_tokens=max_tokens, max_attempts=depth)
+        choices = []
+        for ranked in ranking.plan:
+            explain = ranked.to_dict()
+            explain.pop("endpoint")
+            choices.append(Choice(catalog.endpoint_table[ranked.endpoint], explain))
+        details = {
+            "scorer": ranking.scorer,
+            "prompt_tokens": ranking.prompt_tokens,
+            "notes": list(ranking.notes),
+            "ranked": [r.to_dict() for r in ranking.ranked],
+        }
+        return choices, details
+
+    return rank
+
+
+def build_ranker(catalog: Catalog, config: Config, depth: int) -> tuple[Ranker, str]:
+    """The ranker over the default scorer and the config's default router, and that router string."""
+    from pointsman.router import Router
+
+    default = config.routing.default_router or DEFAULT_ROUTER
+    return ranker_from_router(Router(catalog=catalog, default_router=default), depth), default

@@ -37,13 +37,15 @@ class Resolution:
     choices: list[Choice]
     router: str  # the request's model field, normalised
     scorer_s: float = 0.0  # time spent ranking (0 for explicit endpoints)
+    details: Mapping[str, Any] = field(default_factory=dict)  # the ranker's full ranking, notes, scorer
 
     def explain(self) -> list[dict[str, Any]]:
         return [{"endpoint": c.endpoint.name, **c.explain} for c in self.choices]
 
 
-# (messages, the model field, max_tokens or None) -> ranked choices. Blocking; runs in the executor.
-Ranker = Callable[[Sequence[Mapping[str, Any]], str, int | None], list[Choice]]
+# (messages, the model field, max_tokens or None) -> (the endpoints to try, best first; details for
+# explanations). Blocking; runs in the executor.
+Ranker = Callable[[Sequence[Mapping[str, Any]], str, int | None], tuple[list[Choice], dict[str, Any]]]
 
 
 class Resolver:
@@ -85,9 +87,9 @@ class Resolver:
 
             raise ConfigError(
                 f"{model!r} needs the router (scorer and objective), which this gateway was started without; "
-                "name an endpoint as model@provider"
+                "name an endpoint as model@provider, or start the gateway with a ranker"
             )
         start = time.perf_counter()
         loop = asyncio.get_running_loop()
-        choices = await loop.run_in_executor(self.executor, self.ranker, messages, model, max_tokens)
-        return Resolution(choices, model, time.perf_counter() - start)
+        choices, details = await loop.run_in_executor(self.executor, self.ranker, messages, model, max_tokens)
+        return Resolution(choices, model, time.perf_counter() - start, details)

@@ -45,6 +45,7 @@ def _explain(resolution: Resolution, attempts: list[Attempt], endpoint: str) -> 
         "scorer_ms": round(resolution.scorer_s * 1000, 3),
         "candidates": resolution.explain(),
         "attempts": [a.as_dict() for a in attempts],
+        "notes": list(resolution.details.get("notes", ())),
     }
 
 

@@ -26,4 +26,5 @@ async def dry_run(request: Request, state: GatewayState = Depends(get_state)) ->
         "scorer_ms": round(resolution.scorer_s * 1000, 3),
         "candidates": resolution.explain(),
         "fallback_depth": state.settings.fallback_depth,
+        **resolution.details,
     }
