@@ -91,8 +91,10 @@ def test_money_refuses_floats_and_inexact_amounts() -> None:
         usd_to_pico("NaN")
     with pytest.raises(InvalidRequestError, match="over the limit"):
         usd_to_pico("2000000")
-    with pytest.raises(ConfigError, match="more than 6 decimal places"):
-        token_cost_pico(1, Decimal("0.0000001"))
+    # Finer than 1e-12 USD per token: rounded once per request, half up.
+    assert token_cost_pico(1, Decimal("0.0000004")) == 0
+    assert token_cost_pico(3, Decimal("0.0000005")) == 2  # 1.5 pUSD
+    assert request_cost_pico(Price(Decimal("0.0000005"), Decimal("0.0000005")), 1, 2) == 2
     with pytest.raises(ConfigError, match="negative"):
         token_cost_pico(1, Decimal("-1"))
 

@@ -25,7 +25,7 @@ from pointsman.gateway.breaker import CircuitBreaker
 from pointsman.gateway.dependencies import GatewayState
 from pointsman.gateway.fallback import FallbackEngine, RetryPolicy
 from pointsman.gateway.metrics import GatewayMetrics
-from pointsman.gateway.routes import chat, health, models, route
+from pointsman.gateway.routes import admin, chat, credits, health, models, route
 from pointsman.gateway.routing import Ranker, Resolver
 from pointsman.gateway.settings import GatewaySettings
 from pointsman.providers.registry import build_providers
@@ -106,6 +106,8 @@ def create_app(
     app.include_router(route.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(credits.router)
+    app.include_router(admin.router)
 
     @app.exception_handler(PointsmanError)
     async def pointsman_error(request: Request, exc: PointsmanError) -> JSONResponse:

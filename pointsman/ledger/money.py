@@ -1,5 +1,6 @@
 """Money as integer picodollars (1 USD = 10**12 pUSD): exact for every price with up to six decimals per million
-tokens, summable in SQL on SQLite and PostgreSQL alike, and never a float.
+tokens (finer prices round once per request, to the nearest picodollar), summable in SQL on SQLite and
+PostgreSQL alike, and never a float.
 
 A token at $0.15 per million costs 150,000 pUSD; one at $0.000001 per million costs exactly 1 pUSD.
 """
@@ -7,7 +8,7 @@ A token at $0.15 per million costs 150,000 pUSD; one at $0.000001 per million co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from pointsman.errors import ConfigError, InvalidRequestError
 
@@ -67,23 +68,28 @@ def format_usd(pico: int) -> str:
     return f"-${text[1:]}" if text.startswith("-") else f"${text}"
 
 
-def token_cost_pico(tokens: int, usd_per_mtok: Decimal) -> int:
-    """Exact picodollars for ``tokens`` tokens at ``usd_per_mtok`` USD per million tokens."""
+def _exact_pico(tokens: int, usd_per_mtok: Decimal) -> Decimal:
     if tokens < 0:
         raise ValueError(f"token count must be >= 0, got {tokens}")
     if usd_per_mtok < 0:
         raise ConfigError(f"price {usd_per_mtok} USD per million tokens is negative; fix the catalogue")
-    per_token = usd_per_mtok * _PICO_PER_USD_PER_MTOK
-    if per_token != per_token.to_integral_value():
-        raise ConfigError(
-            f"price {usd_per_mtok} USD per million tokens has more than 6 decimal places, below the ledger's "
-            "resolution of 1e-12 USD per token; round it in the catalogue"
-        )
-    return tokens * int(per_token)
+    return tokens * usd_per_mtok * _PICO_PER_USD_PER_MTOK
+
+
+def _to_int(pico: Decimal) -> int:
+    # Exact whenever prices have at most 6 decimals per million tokens; finer prices round once per request
+    # to the nearest picodollar (half up), so no request is ever off by more than 0.5e-12 USD.
+    return int(pico.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def token_cost_pico(tokens: int, usd_per_mtok: Decimal) -> int:
+    """Picodollars for ``tokens`` tokens at ``usd_per_mtok`` USD per million tokens."""
+    return _to_int(_exact_pico(tokens, usd_per_mtok))
 
 
 def request_cost_pico(price: Price, input_tokens: int, output_tokens: int) -> int:
-    """Exact picodollars for one request: input tokens × input price + output tokens × output price."""
-    return token_cost_pico(input_tokens, price.input_usd_per_mtok) + token_cost_pico(
-        output_tokens, price.output_usd_per_mtok
+    """Picodollars for one request: input tokens × input price + output tokens × output price."""
+    return _to_int(
+        _exact_pico(input_tokens, price.input_usd_per_mtok)
+        + _exact_pico(output_tokens, price.output_usd_per_mtok)
     )
