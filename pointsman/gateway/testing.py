@@ -39,10 +39,12 @@ def fake_catalog(
     api_style: str = "openai",
     prices: Mapping[str, tuple[float, float]] | None = None,
     extra_providers: Mapping[str, Mapping[str, Any]] | None = None,
+    qualities: Mapping[str, float] | None = None,
 ) -> Catalog:
     """A catalogue whose endpoints ``model@provider`` → upstream model id (with any ``#script``) are served by
     the fake provider at ``base_url``. Providers named in ``extra_providers`` get those fields instead
-    (e.g. another base_url, or ``api_style = "anthropic"``)."""
+    (e.g. another base_url, or ``api_style = "anthropic"``). Models get ``quality_prior`` from ``qualities``
+    (default 0.5) so a scorer that has never seen them can still rank them."""
     from pointsman.catalog import parse_catalog_dict
 
     providers: dict[str, dict[str, Any]] = {}
@@ -54,7 +56,9 @@ def fake_catalog(
             provider,
             {"base_url": base_url, "api_style": api_style, "ttft_prior_ms": 50.0, "itl_prior_ms": 5.0},
         )
-        models.setdefault(model, {"context_window": 32_768})
+        models.setdefault(
+            model, {"context_window": 32_768, "quality_prior": (qualities or {}).get(model, 0.5)}
+        )
         price_in, price_out = (prices or {}).get(name, (1.0, 2.0))
         entries[name] = {
             "upstream_model": upstream,

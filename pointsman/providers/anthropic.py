@@ -220,7 +220,7 @@ def from_anthropic_reply(reply: dict[str, Any], model: str) -> dict[str, Any]:
                 "finish_reason": FINISH_REASONS.get(reply.get("stop_reason") or "", "stop"),
             }
         ],
-        "usage": from_anthropic_usage(reply.get("usage")),
+        **({"usage": from_anthropic_usage(reply["usage"])} if reply.get("usage") else {}),
     }
 
 

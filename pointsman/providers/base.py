@@ -164,6 +164,9 @@ def status_error(upstream: Upstream, status: int, body: bytes, headers: Mapping[
     if status in _CLIENT_STATUSES:
         err.status_code = status
         err.error_type = "invalid_request_error"
+    elif status == 429:  # passed on with its Retry-After when no fallback answers
+        err.status_code = 429
+        err.error_type = "rate_limit_error"
     return err
 
 

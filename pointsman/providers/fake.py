@@ -14,7 +14,8 @@ middle of a UTF-8 character, or stall. It answers:
 or with the header ``x-fake-script: fault=429&tokens=5`` (the header wins). Keys: ``fault`` (one of
 ``FAULTS``), ``tokens`` (answer length), ``ttft_ms``, ``itl_ms``, ``after`` (tokens sent before a mid-stream
 fault), ``fail_first`` (apply the fault only to the first N requests of this key, then answer normally),
-``retry_after`` (seconds, for 429), ``delay_ms`` (for slow_first_byte and stall), ``huge_bytes``. Requests are
+``retry_after`` (seconds, for 429), ``delay_ms`` (for slow_first_byte and stall), ``huge_bytes``, ``tag`` (a
+free label, so equal scripts can be counted apart). Requests are
 counted per key: the ``x-fake-key`` header, else the model name as sent plus the header script.
 """
 
@@ -101,6 +102,8 @@ class Script:
                 changes[key[:-3] + "_s"] = float(value) / 1000
             elif key == "retry_after":
                 changes["retry_after_s"] = float(value)
+            elif key == "tag":
+                pass  # a free label: makes otherwise equal scripts count under different keys
             else:
                 raise ValueError(f"unknown script key {key!r}")
         return replace(script, **changes)
@@ -238,6 +241,8 @@ class FakeProviderServer:
             conn.abort()
             return
         except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        except asyncio.CancelledError:  # the server is shutting down: this connection's task ends here
             return
         finally:
             self._writers.discard(writer)

@@ -177,6 +177,23 @@ async def _relay(
             data = encode(chunk)
             if data is not None:
                 yield data
+        if include_usage and usage is None:  # the provider sent none: the gateway's own count, marked
+            counted = _usage_of(None, messages, "".join(texts))
+            last = session.head[-1] if session.head else {}
+            synthetic = {
+                "id": last.get("id", ""),
+                "object": "chat.completion.chunk",
+                "created": last.get("created", 0),
+                "model": name,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": counted.prompt_tokens,
+                    "completion_tokens": counted.completion_tokens,
+                    "total_tokens": counted.total_tokens,
+                    "estimated": True,
+                },
+            }
+            yield b"data: " + dumps(synthetic).encode() + b"\n\n"
         yield _DONE
     except UpstreamError as exc:
         state.engine.stream_failed(session, exc)
