@@ -335,7 +335,7 @@ def _schema_error(exc: ValidationError, where: Sequence[tuple[str, str, tuple[st
         message = f"unknown field {loc[-1]!r} (check its spelling)"
     field_path = ".".join(loc)
     for path, text, prefix in where:
-        line = find_toml_line(text, (*prefix, *loc))
+        line = find_toml_line(text, (*prefix, *loc), min_depth=len(prefix) + min(2, len(loc)))
         if line is not None:
             return ConfigError(f"{path}, line {line}: {'.'.join((*prefix, *loc))}: {message}")
     path, _, prefix = where[0]
@@ -357,18 +357,27 @@ def parse_catalog_dict(
         from pointsman.config import find_toml_line
 
         for path, text, prefix in where:
-            line = find_toml_line(text, (*prefix, *loc))
+            line = find_toml_line(text, (*prefix, *loc), min_depth=len(prefix) + min(2, len(loc)))
             if line is not None:
                 return ConfigError(f"{path}, line {line}: {'.'.join((*prefix, *loc))}: {message}")
         return ConfigError(f"{where[0][0]}: {'.'.join(loc)}: {message}")
 
-    try:
-        models = {name: Model(name=name, **entry.model_dump()) for name, entry in parsed.models.items()}
-        providers = {
-            name: Provider(name=name, **entry.model_dump()) for name, entry in parsed.providers.items()
-        }
-    except ValidationError as exc:
-        raise _schema_error(exc, where) from exc
+    def entry_error(exc: ValidationError, section: str, name: str) -> ConfigError:
+        err = exc.errors()[0]
+        return blame(err["msg"], (section, name, *(str(p) for p in err["loc"])))
+
+    models: dict[str, Model] = {}
+    for name, model_entry in parsed.models.items():
+        try:
+            models[name] = Model(name=name, **model_entry.model_dump())
+        except ValidationError as exc:
+            raise entry_error(exc, "models", name) from exc
+    providers: dict[str, Provider] = {}
+    for name, provider_entry in parsed.providers.items():
+        try:
+            providers[name] = Provider(name=name, **provider_entry.model_dump())
+        except ValidationError as exc:
+            raise entry_error(exc, "providers", name) from exc
 
     endpoints: dict[str, Endpoint] = {}
     for name, entry in parsed.endpoints.items():

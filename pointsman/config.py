@@ -167,9 +167,9 @@ def _split_key(text: str) -> list[str] | None:
     return parts or None
 
 
-def find_toml_line(text: str, loc: tuple[str, ...]) -> int | None:
+def find_toml_line(text: str, loc: tuple[str, ...], *, min_depth: int = 1) -> int | None:
     """The 1-based line that defines ``loc`` (a path of keys) in TOML ``text``, or its nearest defined
-    ancestor; None when no part of it is in the text."""
+    ancestor at least ``min_depth`` keys deep; None when there is none."""
     if not text or not loc:
         return None
     best_line: int | None = None
@@ -186,7 +186,8 @@ def find_toml_line(text: str, loc: tuple[str, ...]) -> int | None:
                 continue
             table = parts
             depth = _common_prefix(table, loc)
-            if depth == len(table) and depth > best_depth:
+            # A header names loc's table itself, an ancestor of it, or (implicitly) defines loc by nesting.
+            if (depth == len(table) or depth == len(loc)) and depth > best_depth:
                 best_line, best_depth = number, depth
             continue
         if "=" not in line:
@@ -198,7 +199,7 @@ def find_toml_line(text: str, loc: tuple[str, ...]) -> int | None:
         depth = _common_prefix(full, loc)
         if _common_prefix(table, loc) == len(table) and depth > len(table) and depth > best_depth:
             best_line, best_depth = number, depth
-    return best_line
+    return best_line if best_depth >= min_depth else None
 
 
 def _common_prefix(a: Sequence[str], b: Sequence[str]) -> int:

@@ -186,7 +186,7 @@ def rank(
         raise NoCandidatesError("no candidate endpoints to rank (the catalogue offered none)", param="model")
 
     def names(values: Sequence[str]) -> str:
-        return ", ".join(values)
+        return ",".join(values)
 
     if step.models is not None:
         wanted = set(step.models)
@@ -195,7 +195,7 @@ def rank(
             lambda c: c.endpoint.model in wanted,
             f"search space models:{names(step.models)}",
             lambda p: (
-                "no candidate serves those models; known: " + names(sorted({c.endpoint.model for c in p}))
+                "no candidate serves those models; known: " + ", ".join(sorted({c.endpoint.model for c in p}))
             ),
         )
     if step.providers is not None:

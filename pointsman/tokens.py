@@ -27,12 +27,13 @@ IMAGE_TOKENS = 1105  # a high-detail 512x512-tile image in OpenAI's accounting; 
 
 
 def estimate_tokens(text: str) -> int:
-    """An estimate of the tokens in ``text`` that errs high (never below the true count of the common
-    tokenizers for ordinary text; typically 10-40% above it).
+    """An estimate of the tokens in ``text`` that errs high. On the public prompts it is a median 1.65x the
+    count of a WordPiece tokenizer (which itself counts at least as many tokens as GPT-style BPE on most
+    text) and below it for 1.6% of prompts, mostly symbol-dense maths (``benchmarks/token_estimate.py``).
 
-    ASCII characters count as one token per 3 characters (code and digits tokenize at about that rate,
-    prose at about 4), every non-ASCII character as one token, plus one per whitespace-separated word
-    boundary beyond that rate is not needed: each word also adds a quarter token to cover short words."""
+    Rule: one token per 3 ASCII characters (code and digits tokenize at about that rate, prose at about 4),
+    one per non-ASCII character (CJK, accents, emoji), plus a quarter token per whitespace-separated word
+    to cover many short words."""
     if not text:
         return 0
     ascii_chars = 0
