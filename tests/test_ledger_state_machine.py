@@ -175,7 +175,7 @@ def _run(engine: Engine, examples: int) -> None:
 def test_ledger_state_machine_sqlite(tmp_path: Path) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'sm.db'}")
     upgrade(engine)
-    _run(engine, examples=60)
+    _run(engine, examples=40)
     engine.dispose()
 
 
@@ -187,5 +187,5 @@ def test_ledger_state_machine_postgres() -> None:
     with temporary_postgres_schema() as url:
         engine = create_db_engine(url)
         upgrade(engine)
-        _run(engine, examples=30)
+        _run(engine, examples=15)
         engine.dispose()
