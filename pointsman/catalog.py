@@ -252,6 +252,8 @@ class Catalog:
         found = sorted((e for e in self._enabled() if e.model == model), key=lambda e: e.name)
         if not found:
             disabled = sorted(e.provider for e in self.endpoint_table.values() if e.model == model)
+            if not disabled:
+                raise UnknownNameError("endpoint for model", model, self.models, param="model")
             enable = "\n".join(f"  [catalog.providers.{p}]\n  enabled = true" for p in disabled)
             raise ConfigError(
                 f"model {model!r} is only served by disabled providers ({', '.join(disabled)}); enable one "

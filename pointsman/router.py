@@ -239,7 +239,7 @@ class Router:
             ]
             raise NoCandidatesError(
                 f"no endpoint is left after the search space {'|'.join(parts)}: no enabled endpoint serves "
-                "those models on those providers; list them with 'pointsman route --help' or widen the search",
+                "those models on those providers; list the endpoints with 'pointsman endpoints' and widen the search",
                 param="model",
             )
         return found

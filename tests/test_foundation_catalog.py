@@ -306,3 +306,18 @@ def test_shipped_error_is_not_blamed_on_a_user_file_that_only_opens_catalog(tmp_
     with pytest.raises(ConfigError) as info:
         load_catalog(user, shipped=shipped)
     assert str(shipped) in info.value.message and str(user) not in info.value.message
+
+
+def test_model_without_endpoints_and_disabled_only_models(tmp_path: Path) -> None:
+    path = write(tmp_path, '[catalog.models."lonely"]\ncontext_window = 100\n')
+    cat = load_catalog(path)
+    with pytest.raises(UnknownNameError, match="unknown endpoint for model 'lonely'"):
+        cat.endpoints_for_model("lonely")
+    only_local = write(
+        tmp_path,
+        '[catalog.endpoints."house@ollama"]\nupstream_model = "h"\ncontext_window = 4096\n'
+        "input_usd_per_mtok = 0\noutput_usd_per_mtok = 0\nprice_as_of = 2026-01-01\n",
+        "local.toml",
+    )
+    with pytest.raises(ConfigError, match=r"only served by disabled providers \(ollama\)"):
+        load_catalog(only_local).endpoints_for_model("house")
