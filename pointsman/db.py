@@ -59,7 +59,7 @@ NAMING_CONVENTION = {
 
 # Modules that declare tables on Base; Alembic's env imports them so autogenerate sees every table.
 # Add yours here together with a revision under pointsman/migrations/versions.
-MODEL_MODULES: tuple[str, ...] = ("pointsman.ledger.models",)
+MODEL_MODULES: tuple[str, ...] = ("pointsman.ledger.models", "pointsman.stats.models")
 
 # Any constant; held while migrations run so replicas starting together do not race to create tables.
 _MIGRATION_LOCK_ID = 0x706F696E74736D61  # "pointsma"
