@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pointsman.console import mount_console
 from pointsman.errors import PointsmanError
 from pointsman.gateway.billing import Billing, load_billing
 from pointsman.gateway.breaker import CircuitBreaker
@@ -108,6 +109,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(credits.router)
     app.include_router(admin.router)
+    mount_console(app, settings)  # GET /console: the web console
 
     @app.exception_handler(PointsmanError)
     async def pointsman_error(request: Request, exc: PointsmanError) -> JSONResponse:
