@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 
@@ -16,6 +18,12 @@ def fake_provider(
     itl_ms: float = typer.Option(0.0, help="Time between tokens, ms."),
     tokens: int = typer.Option(16, help="Answer length in tokens."),
     require_key: str | None = typer.Option(None, help="Answer 401 unless requests send this key."),
+    demo_config: Path | None = typer.Option(
+        None,
+        "--demo-config",
+        help="Also write a config file pointing every catalogue provider at this server, for "
+        "'pointsman serve --open-access --config FILE' (an offline demo of the whole pipeline).",
+    ),
 ) -> None:
     """Serve /v1/chat/completions (OpenAI) and /v1/messages (Anthropic) with fake answers.
 
@@ -30,6 +38,11 @@ def fake_provider(
 
     config = FakeConfig(ttft_s=ttft_ms / 1000, itl_s=itl_ms / 1000, tokens=tokens, require_key=require_key)
     server = FakeProviderServer(config, host=host, port=port)
+    if demo_config is not None:
+        from pointsman.gateway.testing import demo_config_toml
+
+        demo_config.write_text(demo_config_toml(server.base_url), encoding="utf-8")
+        typer.echo(f"wrote {demo_config}: run 'pointsman serve --open-access --config {demo_config}'")
     typer.echo(f"fake provider on http://{host}:{port}/v1 (OpenAI: /chat/completions, Anthropic: /messages)")
     try:
         uvloop.run(server.serve_forever())

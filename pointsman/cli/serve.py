@@ -29,12 +29,20 @@ def serve(
     """Serve /v1/chat/completions, /v1/route, /v1/models, /metrics and /healthz."""
     import uvicorn
 
+    from pointsman.catalog import load_catalog
+    from pointsman.config import load_config
     from pointsman.gateway.app import create_app
-    from pointsman.gateway.billing import OpenAccessBilling
+    from pointsman.gateway.billing import OpenAccessBilling, load_billing
+    from pointsman.gateway.settings import GatewaySettings
     from pointsman.settings import Settings
 
+    # Everything a config mistake can break is built here, so it is reported as a one-line error.
     settings = Settings(config_file=config) if config is not None else Settings()
-    app = create_app(settings, billing=OpenAccessBilling() if open_access else None)
+    loaded = load_config(settings.resolved_config_file())
+    gateway_settings = loaded.section("gateway", GatewaySettings)
+    catalog = load_catalog(settings.resolved_config_file())
+    billing = OpenAccessBilling() if open_access else load_billing(gateway_settings.billing, settings, loaded)
+    app = create_app(settings, gateway_settings=gateway_settings, catalog=catalog, billing=billing)
     uvicorn.run(
         app, host=host, port=port, loop="uvloop", http="httptools", access_log=access_log, log_level="info"
     )

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from pointsman.catalog import Catalog
 
-__all__ = ["fake_catalog", "free_port", "running_gateway"]
+__all__ = ["demo_config_toml", "fake_catalog", "free_port", "running_gateway"]
 
 
 def free_port() -> int:
@@ -102,3 +102,26 @@ def running_gateway(app: FastAPI, *, port: int | None = None, uvloop: bool = Tru
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def demo_config_toml(base_url: str, *, catalog: Catalog | None = None) -> str:
+    """A config file that points every provider of the shipped catalogue (or ``catalog``) at the fake
+    provider at ``base_url``, keyless and enabled: the whole pipeline — routing over the real catalogue,
+    fallbacks, streaming — runs offline. The fake answers both API styles, so each provider keeps its own."""
+    from pointsman.catalog import load_catalog
+
+    catalog = catalog or load_catalog()
+    lines = [
+        "# Offline demo: every provider is served by `pointsman fake-provider`.",
+        "# Start the gateway with: pointsman serve --open-access --config THIS_FILE",
+        "",
+    ]
+    for name in sorted(catalog.provider_table):
+        lines += [
+            f'[catalog.providers."{name}"]',
+            f'base_url = "{base_url}"',
+            'api_key_env = ""',
+            "enabled = true",
+            "",
+        ]
+    return "\n".join(lines)
