@@ -10,7 +10,8 @@ change any field of any entry or add models, providers and endpoints; ``load_cat
 validates the result, naming the file and line of anything wrong.
 
 Providers can be disabled (the local, keyless ones ship disabled: ``ollama``, ``vllm``, ``llamacpp``); a
-disabled provider's endpoints are not candidates, and naming one explains how to enable it.
+disabled provider's endpoints are not candidates, and naming one raises ``NoCandidatesError`` (400) saying
+how to enable it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pointsman.errors import ConfigError, UnknownNameError
+from pointsman.errors import ConfigError, NoCandidatesError, UnknownNameError
 
 __all__ = [
     "SHIPPED_CATALOG",
@@ -240,9 +241,10 @@ class Catalog:
     def _check_enabled(self, endpoint: Endpoint) -> None:
         provider = self.provider_table[endpoint.provider]
         if not provider.enabled:
-            raise ConfigError(
+            raise NoCandidatesError(
                 f"endpoint {endpoint.name!r} is on provider {provider.name!r}, which is disabled; enable it "
-                f"by adding to your config file:\n  [catalog.providers.{provider.name}]\n  enabled = true"
+                f"by adding to your config file:\n  [catalog.providers.{provider.name}]\n  enabled = true",
+                param="model",
             )
 
     def endpoints_for_model(self, model: str) -> list[Endpoint]:
@@ -255,9 +257,10 @@ class Catalog:
             if not disabled:
                 raise UnknownNameError("endpoint for model", model, self.models, param="model")
             enable = "\n".join(f"  [catalog.providers.{p}]\n  enabled = true" for p in disabled)
-            raise ConfigError(
+            raise NoCandidatesError(
                 f"model {model!r} is only served by disabled providers ({', '.join(disabled)}); enable one "
-                f"by adding to your config file:\n{enable}"
+                f"by adding to your config file:\n{enable}",
+                param="model",
             )
         return found
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pointsman.catalog import Catalog, Endpoint, load_catalog
-from pointsman.errors import NoCandidatesError, UnknownNameError
+from pointsman.errors import ConfigError, NoCandidatesError, UnknownNameError
 from pointsman.latency import CatalogPriors, LatencyFigure, LatencySource
 from pointsman.objective import Candidate, RankedEndpoint, as_router_step, rank
 from pointsman.router_string import (
@@ -126,8 +126,11 @@ class Router:
         self._load_scorer = load_scorer
         self.default_spec = self._spec(default_router)
         primary = self.default_spec.primary
-        if not isinstance(primary, RouterStep):
-            raise UnknownNameError("default router", self.default_spec.to_string(), [DEFAULT_ROUTER])
+        if not isinstance(primary, RouterStep) or len(self.default_spec.chain) != 1:
+            raise ConfigError(
+                f"the default router must be a single 'router@...' link, got {self.default_spec.to_string()!r}; "
+                f"e.g. {DEFAULT_ROUTER!r}"
+            )
         self.default_step = primary
         self.default_weights: Weights = primary.effective_weights(Weights(quality=1.0))
 
@@ -149,7 +152,12 @@ class Router:
 
             self._scorers[name] = PriorScorer()
             return self._scorers[name]
-        known = {"prior", *self._scorers}
+        from pointsman.custom.registry import deployed_names, find_deployed
+
+        deployed = find_deployed(name)  # cached by the registry, reloaded on redeploy
+        if deployed is not None:
+            return deployed
+        known = {"prior", *self._scorers, *deployed_names()}
         if hasattr(self.scorer, "name"):
             known.add(self.scorer.name)
         raise UnknownNameError("router", name, known, param="model")

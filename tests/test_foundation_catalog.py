@@ -12,7 +12,7 @@ import pytest
 from pointsman.catalog import SHIPPED_CATALOG, Catalog, load_catalog
 from pointsman.config import find_toml_line, load_config
 from pointsman.data import shared_data_dir
-from pointsman.errors import ConfigError, UnknownNameError
+from pointsman.errors import ConfigError, NoCandidatesError, UnknownNameError
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_local_providers_ship_disabled_and_keyless(catalog: Catalog) -> None:
         assert provider.base_url.startswith("http://127.0.0.1:")
         assert name not in catalog.providers
     assert all(e.provider != "ollama" for e in catalog.endpoints())
-    with pytest.raises(ConfigError, match=r"(?s)disabled; enable it.*\[catalog.providers.ollama\]"):
+    with pytest.raises(NoCandidatesError, match=r"(?s)disabled; enable it.*\[catalog.providers.ollama\]"):
         catalog.endpoint("llama-3.1-8b-instruct@ollama")
 
 
@@ -319,5 +319,5 @@ def test_model_without_endpoints_and_disabled_only_models(tmp_path: Path) -> Non
         "input_usd_per_mtok = 0\noutput_usd_per_mtok = 0\nprice_as_of = 2026-01-01\n",
         "local.toml",
     )
-    with pytest.raises(ConfigError, match=r"only served by disabled providers \(ollama\)"):
+    with pytest.raises(NoCandidatesError, match=r"only served by disabled providers \(ollama\)"):
         load_catalog(only_local).endpoints_for_model("house")

@@ -12,7 +12,7 @@ import pytest
 import pointsman
 from pointsman.catalog import Endpoint, load_catalog
 from pointsman.data import RoutingRecord, shared_data_dir
-from pointsman.errors import NoCandidatesError, ScorerError, UnknownNameError
+from pointsman.errors import ConfigError, NoCandidatesError, ScorerError, UnknownNameError
 from pointsman.latency import CatalogPriors, LatencyFigure, LatencySource
 from pointsman.router import Router, prompt_text
 from pointsman.scorer.base import SCORERS, Prediction, Scorer, load_registry
@@ -163,6 +163,11 @@ def test_named_scorer_and_custom_loader() -> None:
     loaded = Router(load_scorer=lambda name: fixed)
     assert loaded.rank(PROMPT, "router@anything|q:1").chosen.model == "mixtral-8x7b-instruct-v0.1"
     assert Router(scorer=fixed).rank(PROMPT, "router@prior|q:1").scorer == "prior"
+
+
+def test_default_router_must_be_a_router_link() -> None:
+    with pytest.raises(ConfigError, match="single 'router@...' link"):
+        Router(default_router="gpt-4-1106-preview@openai")
 
 
 def test_scorer_knowing_no_candidate_is_a_clear_error() -> None:

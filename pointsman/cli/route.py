@@ -53,17 +53,12 @@ def route_command(
 ) -> None:
     """Rank the catalogue's endpoints for PROMPT and show the winner (offline: nothing is sent)."""
     from pointsman.router import Router
+    from pointsman.router_string import DEFAULT_ROUTER
 
     text = sys.stdin.read() if prompt == "-" else prompt
     config, catalog = _load(config_file)
-    routing = config.routing
-    kwargs = {}
-    if routing.default_router:
-        kwargs["default_router"] = routing.default_router
-    engine = Router(catalog=catalog, **kwargs)  # type: ignore[arg-type]
-    ranking = engine.rank(
-        text, router if router is not None else routing.default_router, max_tokens=max_tokens
-    )
+    engine = Router(catalog=catalog, default_router=config.routing.default_router or DEFAULT_ROUTER)
+    ranking = engine.rank(text, router, max_tokens=max_tokens)
     if as_json:
         typer.echo(json.dumps(ranking.to_dict(), indent=2))
     else:
