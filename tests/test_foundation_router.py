@@ -166,7 +166,7 @@ def test_named_scorer_and_custom_loader() -> None:
 
 
 def test_default_router_must_be_a_router_link() -> None:
-    with pytest.raises(ConfigError, match="single 'router@...' link"):
+    with pytest.raises(ConfigError, match=r"single 'router@\.\.\.' link"):
         Router(default_router="gpt-4-1106-preview@openai")
 
 
