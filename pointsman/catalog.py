@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pointsman.errors import ConfigError, NoCandidatesError, UnknownNameError
+
+if TYPE_CHECKING:
+    from pointsman.config import Config
 
 __all__ = [
     "SHIPPED_CATALOG",
@@ -436,18 +439,19 @@ def parse_catalog_dict(
     )
 
 
-def load_catalog(config_file: Path | None = None, *, shipped: Path = SHIPPED_CATALOG) -> Catalog:
-    """The shipped catalogue merged with the ``[catalog]`` section of ``config_file`` (if given).
-
-    Bad files raise ``ConfigError`` naming the file and line."""
+def load_catalog(
+    config_file: Path | None = None, *, config: Config | None = None, shipped: Path = SHIPPED_CATALOG
+) -> Catalog:
+    """The shipped catalogue merged with the ``[catalog]`` section of the user's config: ``config`` when
+    already parsed, else ``config_file`` (if given). Bad files raise ``ConfigError`` naming the file and line."""
     from pointsman.config import load_config
 
     raw, text = _read_toml(shipped)
     where: list[tuple[str, str, tuple[str, ...]]] = [(str(shipped), text, ())]
-    if config_file is not None:
+    if config is None and config_file is not None:
         config = load_config(config_file)
-        overrides = config.catalog_overrides()
-        raw = _deep_merge(raw, overrides)
+    if config is not None and config.raw:
+        raw = _deep_merge(raw, config.catalog_overrides())
         # Blame the user's file first for anything it touched.
-        where.insert(0, (str(config_file), config.text, ("catalog",)))
+        where.insert(0, (str(config.path) if config.path else "<config>", config.text, ("catalog",)))
     return parse_catalog_dict(raw, where=where)

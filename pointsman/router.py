@@ -280,11 +280,16 @@ class Router:
                 q, u = quality[e.model]
             else:
                 model_prior = self.catalog.model_table[e.model].quality_prior
-                if model_prior is None:
+                if model_prior is not None:
+                    q, u = model_prior, None
+                    flags.append("quality: catalogue quality_prior")
+                elif isinstance(link, EndpointStep) and link.provider is not None:
+                    # Named explicitly: route there even though nothing predicts its quality.
+                    q, u = 0.0, None
+                    flags.append(f"quality: unknown to scorer {scorer.name!r}")
+                else:
                     unscored.append(e.model)
                     continue
-                q, u = model_prior, None
-                flags.append("quality: catalogue quality_prior")
             figure: LatencyFigure = figures.get(e.name) or priors[e.name]
             if not e.price_verified:
                 flags.append("price: unverified")

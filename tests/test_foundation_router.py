@@ -189,6 +189,20 @@ def test_catalogue_quality_prior_routes_to_an_unscored_model(tmp_path: Path) -> 
     assert "quality: catalogue quality_prior" in ranking.chosen.flags
 
 
+def test_an_explicit_endpoint_needs_no_quality_prediction(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[catalog.endpoints."house-model@together"]\nupstream_model = "h"\ncontext_window = 4096\n'
+        "input_usd_per_mtok = 1\noutput_usd_per_mtok = 1\nprice_as_of = 2026-01-01\n"
+    )
+    r = Router(catalog=load_catalog(config))
+    ranking = r.rank(PROMPT, "house-model@together")
+    assert ranking.chosen.endpoint == "house-model@together"
+    assert "quality: unknown to scorer 'prior'" in ranking.chosen.flags
+    with pytest.raises(NoCandidatesError, match="knows none"):
+        r.rank(PROMPT, "router@q:1|models:house-model")
+
+
 def test_latency_source_figures_override_priors() -> None:
     class Measured:
         def figures(self, endpoints: Sequence[Endpoint]) -> dict[str, LatencyFigure]:

@@ -32,8 +32,8 @@ def _load(config_file: Path | None) -> tuple[Config, Catalog]:
     from pointsman.config import load_config
     from pointsman.settings import Settings
 
-    path = config_file if config_file is not None else Settings().resolved_config_file()
-    return load_config(path), load_catalog(path)
+    config = load_config(config_file if config_file is not None else Settings().resolved_config_file())
+    return config, load_catalog(config=config)
 
 
 def route_command(
