@@ -25,6 +25,11 @@ def serve(
     access_log: bool = typer.Option(
         False, help="Log one line per request (paths and statuses, never bodies)."
     ),
+    stats: bool = typer.Option(
+        True,
+        help="Measure latency: record each routed stream's TTFT/ITL, rank on measured figures, and run "
+        "scheduled benchmarks when the config's [stats] sets schedule = true.",
+    ),
 ) -> None:
     """Serve /v1/chat/completions, /v1/route, /v1/models, /metrics and /healthz."""
     import uvicorn
@@ -35,6 +40,7 @@ def serve(
     from pointsman.gateway.billing import OpenAccessBilling, load_billing
     from pointsman.gateway.settings import GatewaySettings
     from pointsman.settings import Settings
+    from pointsman.stats.settings import load_stats_settings
 
     # Everything a config mistake can break is built here, so it is reported as a one-line error.
     settings = Settings(config_file=config) if config is not None else Settings()
@@ -42,7 +48,10 @@ def serve(
     gateway_settings = loaded.section("gateway", GatewaySettings)
     catalog = load_catalog(settings.resolved_config_file())
     billing = OpenAccessBilling() if open_access else load_billing(gateway_settings.billing, settings, loaded)
-    app = create_app(settings, gateway_settings=gateway_settings, catalog=catalog, billing=billing)
+    measure = load_stats_settings(loaded) if stats else False
+    app = create_app(
+        settings, gateway_settings=gateway_settings, catalog=catalog, billing=billing, stats=measure
+    )
     uvicorn.run(
         app, host=host, port=port, loop="uvloop", http="httptools", access_log=access_log, log_level="info"
     )

@@ -19,6 +19,7 @@ from pointsman.providers.base import Provider, Upstream
 
 if TYPE_CHECKING:
     from pointsman.catalog import Catalog, Endpoint
+    from pointsman.stats.telemetry import TrafficTelemetry
 
 __all__ = ["GatewayState", "api_key_of", "get_account", "get_gateway_settings", "get_state"]
 
@@ -38,6 +39,7 @@ class GatewayState:
     executor: ThreadPoolExecutor
     default_router: str
     upstreams: dict[str, Upstream] = field(default_factory=dict)
+    telemetry: TrafficTelemetry | None = None  # records routed streams' TTFT/ITL (pointsman.stats)
 
     def upstream(self, endpoint: Endpoint) -> Upstream:
         """Where ``endpoint`` is served, with its key read from the environment (once per endpoint)."""

@@ -16,6 +16,7 @@ from pointsman.router_string import DEFAULT_ROUTER
 if TYPE_CHECKING:
     from pointsman.catalog import Catalog
     from pointsman.config import Config
+    from pointsman.latency import LatencySource
     from pointsman.router import Router
 
 __all__ = ["build_ranker", "ranker_from_router"]
@@ -45,9 +46,13 @@ def ranker_from_router(router: Router, depth: int) -> Ranker:
     return rank
 
 
-def build_ranker(catalog: Catalog, config: Config, depth: int) -> tuple[Ranker, str]:
-    """The ranker over the default scorer and the config's default router, and that router string."""
+def build_ranker(
+    catalog: Catalog, config: Config, depth: int, *, latency: LatencySource | None = None
+) -> tuple[Ranker, str]:
+    """The ranker over the default scorer and the config's default router, and that router string.
+    ``latency``: where TTFT/ITL come from (default: catalogue priors)."""
     from pointsman.router import Router
 
     default = config.routing.default_router or DEFAULT_ROUTER
-    return ranker_from_router(Router(catalog=catalog, default_router=default), depth), default
+    router = Router(catalog=catalog, latency=latency, default_router=default)
+    return ranker_from_router(router, depth), default

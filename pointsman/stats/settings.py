@@ -12,12 +12,15 @@ Environment variables ``POINTSMAN_STATS_*`` override the file (e.g. ``POINTSMAN_
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["StatsSettings"]
+if TYPE_CHECKING:
+    from pointsman.config import Config
+
+__all__ = ["StatsSettings", "load_stats_settings"]
 
 
 class StatsSettings(BaseSettings):
@@ -37,7 +40,7 @@ class StatsSettings(BaseSettings):
     max_samples: int = Field(
         default=500, ge=1, description="At most this many of the newest samples per endpoint count."
     )
-    refresh_s: float = Field(default=30.0, gt=0, description="How long figures are cached between reads.")
+    refresh_s: float = Field(default=30.0, ge=0, description="How long figures are cached between reads.")
     # Passive telemetry
     telemetry: bool = Field(default=True, description="Record TTFT/ITL of every routed stream.")
     telemetry_flush_s: float = Field(default=5.0, gt=0, description="How often traffic samples are written.")
@@ -54,3 +57,10 @@ class StatsSettings(BaseSettings):
     bench_concurrency: int = Field(default=4, ge=1, description="Benchmark requests in flight at once.")
     bench_budget_usd: Decimal = Field(default=Decimal("1.00"), ge=0, description="Most one run may spend.")
     bench_max_tokens: int = Field(default=200, ge=1, description="Answer length asked of each request.")
+
+
+def load_stats_settings(config: Config) -> StatsSettings:
+    """``[stats]`` from the config file (errors name its file and line), then ``POINTSMAN_STATS_*`` on top."""
+    from_file = config.section("stats", StatsSettings).model_dump(exclude_unset=True)
+    from_env = StatsSettings()
+    return StatsSettings(**{**from_file, **{k: getattr(from_env, k) for k in from_env.model_fields_set}})

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, Table, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from pointsman.db import create_db_engine, upgrade, utcnow
@@ -28,8 +28,8 @@ __all__ = ["SOURCES", "RunInfo", "Sample", "StatsStore"]
 
 SOURCES = ("benchmark", "traffic")
 
-runs_t = BenchRun.__table__
-samples_t = LatencySample.__table__
+runs_t = cast(Table, BenchRun.__table__)
+samples_t = cast(Table, LatencySample.__table__)
 
 _TIMINGS = ("ttft_ms", "itl_ms", "itl_p90_ms", "tokens_per_s", "duration_ms")
 
@@ -190,8 +190,9 @@ class StatsStore:
         budget_usd: Decimal | None,
         started_at: datetime | None = None,
     ) -> RunInfo:
+        run_id = uuid.uuid4().hex
         values = {
-            "id": uuid.uuid4().hex,
+            "id": run_id,
             "region": region,
             "started_at": started_at or utcnow(),
             "finished_at": None,
@@ -205,7 +206,7 @@ class StatsStore:
         }
         with self.engine.begin() as conn:
             conn.execute(insert(runs_t).values(**values))
-        return self.run(values["id"])
+        return self.run(run_id)
 
     def finish_run(self, run_id: str, *, status: str, cost_usd: Decimal, note: str | None = None) -> RunInfo:
         with self.engine.begin() as conn:

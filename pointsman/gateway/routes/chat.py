@@ -173,7 +173,8 @@ async def _relay(
             data = encode(chunk)
             if data is not None:
                 yield data
-        async for chunk in session.rest():
+        rest = session.rest() if state.telemetry is None else state.telemetry.watch(session)
+        async for chunk in rest:
             data = encode(chunk)
             if data is not None:
                 yield data
