@@ -30,11 +30,15 @@ from pointsman.gateway.routes import admin, chat, credits, health, models, route
 from pointsman.gateway.routing import Ranker, Resolver
 from pointsman.gateway.settings import GatewaySettings
 from pointsman.ledger.billing import LedgerBilling
+from pointsman.ledger.billing import LedgerBilling
 from pointsman.providers.registry import build_providers
 from pointsman.settings import Settings
 
 if TYPE_CHECKING:
     from pointsman.catalog import Catalog
+    from pointsman.config import Config
+    from pointsman.stats.service import StatsService
+    from pointsman.stats.settings import StatsSettings
 
 __all__ = ["create_app"]
 
@@ -49,9 +53,12 @@ def create_app(
     billing: Billing | None = None,
     ranker: Ranker | None = None,
     default_router: str | None = None,
+    stats: bool | StatsSettings = False,
 ) -> FastAPI:
     """The gateway app. Anything passed in is used as is (tests inject a catalogue, billing or ranker);
-    the rest is built in the lifespan from ``settings`` and its config file."""
+    the rest is built in the lifespan from ``settings`` and its config file. ``stats``: True measures
+    latency from the config's ``[stats]`` (traffic telemetry, measured figures for ranking, scheduled
+    benchmarks), or pass the settings themselves; False (the default for embedding) uses catalogue priors."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -64,11 +71,15 @@ def create_app(
         gw = gateway_settings or config.section("gateway", GatewaySettings)
         cat = catalog or load_catalog(config_file)
         rank, router = ranker, default_router or config.routing.default_router or _shipped_default_router()
+        measured = await _open_stats(stats, settings, config, cat)
         if rank is None:
             from pointsman.gateway.ranker import build_ranker
 
-            rank, router = build_ranker(cat, config, gw.fallback_depth)
+            latency = measured.latency if measured is not None else None
+            rank, router = build_ranker(cat, config, gw.fallback_depth, latency=latency)
         bill = billing or load_billing(gw.billing, settings, config)
+        if isinstance(bill, LedgerBilling):
+            bill.start_sweeper()  # returns the holds of requests whose gateway died mid-request
         if isinstance(bill, LedgerBilling):
             bill.start_sweeper()  # returns the holds of requests whose gateway died mid-request
         executor = ThreadPoolExecutor(max_workers=gw.scorer_threads, thread_name_prefix="pointsman-scorer")
@@ -95,10 +106,15 @@ def create_app(
             billing=bill,
             executor=executor,
             default_router=router,
+            telemetry=measured.telemetry if measured is not None else None,
         )
+        if measured is not None:
+            await measured.start(app.state.gateway.providers)
         try:
             yield
         finally:
+            if measured is not None:
+                await measured.aclose()
             await client.aclose()
             await bill.aclose()
             executor.shutdown(wait=False, cancel_futures=True)
@@ -147,6 +163,17 @@ def create_app(
         return JSONResponse(body, status_code=500)
 
     return app
+
+
+async def _open_stats(
+    stats: bool | StatsSettings, settings: Settings, config: Config, catalog: Catalog
+) -> StatsService | None:
+    if stats is False:
+        return None
+    from pointsman.stats.service import open_stats
+    from pointsman.stats.settings import load_stats_settings
+
+    return await open_stats(settings, load_stats_settings(config) if stats is True else stats, catalog)
 
 
 def _shipped_default_router() -> str:
