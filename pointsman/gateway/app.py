@@ -30,7 +30,6 @@ from pointsman.gateway.routes import admin, chat, credits, health, models, route
 from pointsman.gateway.routing import Ranker, Resolver
 from pointsman.gateway.settings import GatewaySettings
 from pointsman.ledger.billing import LedgerBilling
-from pointsman.ledger.billing import LedgerBilling
 from pointsman.providers.registry import build_providers
 from pointsman.settings import Settings
 
@@ -78,8 +77,6 @@ def create_app(
             latency = measured.latency if measured is not None else None
             rank, router = build_ranker(cat, config, gw.fallback_depth, latency=latency)
         bill = billing or load_billing(gw.billing, settings, config)
-        if isinstance(bill, LedgerBilling):
-            bill.start_sweeper()  # returns the holds of requests whose gateway died mid-request
         if isinstance(bill, LedgerBilling):
             bill.start_sweeper()  # returns the holds of requests whose gateway died mid-request
         executor = ThreadPoolExecutor(max_workers=gw.scorer_threads, thread_name_prefix="pointsman-scorer")
