@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -39,6 +41,7 @@ __all__ = [
     "UTCDateTime",
     "create_db_engine",
     "current_revision",
+    "head_revision",
     "load_models",
     "session_factory",
     "upgrade",
@@ -172,10 +175,34 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+# One lock per SQLite engine: threads of one process queue here in order instead of polling SQLite's
+# busy handler (which sleeps up to 100 ms between tries and lets unlucky writers starve).
+_sqlite_writers: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_sqlite_writers_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.Lock | None:
+    if engine.dialect.name != "sqlite":
+        return None
+    with _sqlite_writers_guard:
+        lock = _sqlite_writers.get(engine)
+        if lock is None:
+            lock = _sqlite_writers[engine] = threading.Lock()
+        return lock
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A connection inside one transaction that takes the write lock up front on SQLite; commits on success."""
-    with engine.begin() as conn:
+    """A connection inside one transaction that takes the write lock up front on SQLite; commits on success.
+
+    On SQLite, threads of this process also queue on an in-process lock first (other processes still wait on
+    the busy timeout)."""
+    lock = _writer_lock(engine)
+    if lock is None:
+        with engine.begin() as conn:
+            yield conn
+        return
+    with lock, engine.begin() as conn:
         yield conn
 
 
@@ -205,6 +232,15 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             "check POINTSMAN_DATABASE_URL (or POINTSMAN_DATA_DIR for the default SQLite file) and that the "
             "server is running"
         ) from exc
+
+
+def head_revision() -> str:
+    """The newest migration revision shipped with this version of Pointsman."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None, "pointsman/migrations/versions holds no revision"
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:

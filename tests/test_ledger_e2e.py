@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -323,8 +323,11 @@ def test_a_killed_gateway_leaves_no_reservation_open_forever(tmp_path: Path) -> 
             client.join(30)
         time.sleep(2.5)  # past the TTL, with no gateway running: nothing has returned the hold yet
         assert ledger.open_reservations(account_id) == 1
-        with gateway_process(config, env, tmp_path):
-            _until(lambda: ledger.open_reservations(account_id) == 0, "the sweeper never expired it")
+        with gateway_process(config, env, tmp_path) as survivor:
+            _until(
+                lambda: ledger.open_reservations(account_id) == 0,
+                lambda: f"the sweeper never expired it; gateway log:\n{survivor.logs()[-4000:]}",
+            )
             assert ledger.balance(account_id) == start_balance == ledger.derived_balance(account_id)
             assert [e.kind for e in ledger.history(account_id)][:2] == ["expire", "reserve"]
             # The sweeper keeps running, not only at start: a new abandoned hold is returned too.
@@ -339,10 +342,10 @@ def test_a_killed_gateway_leaves_no_reservation_open_forever(tmp_path: Path) -> 
     engine.dispose()
 
 
-def _until(condition: object, message: str, timeout: float = 30.0) -> None:
+def _until(condition: Callable[[], bool], message: str | Callable[[], str], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, message
+    while not condition():
+        assert time.monotonic() < deadline, message if isinstance(message, str) else message()
         time.sleep(0.05)
 
 

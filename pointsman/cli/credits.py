@@ -31,7 +31,10 @@ def show_command(account: AccountOption, as_json: JsonOption = False) -> None:
     finally:
         ledger.close()
     if as_json:
-        out: dict[str, object] = {"account": info.name, "balance_usd": format_usd(info.balance_pico).replace("$", "")}
+        out: dict[str, object] = {
+            "account": info.name,
+            "balance_usd": format_usd(info.balance_pico).replace("$", ""),
+        }
         out |= {f"{k}_usd": format_usd(v).replace("$", "") for k, v in totals.items()}
         out["spend_by_endpoint_usd"] = {k: format_usd(v).replace("$", "") for k, v in spend.items()}
         typer.echo(json.dumps(out))
