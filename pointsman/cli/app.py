@@ -28,26 +28,14 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
-    """Console entry point: run the CLI, turning Pointsman's own errors into a message and exit code 2."""
+    """Console entry point. Click reports usage errors itself (exit 2); Pointsman's own errors become one
+    message on stderr and exit code 2, never a traceback."""
     from rich.console import Console
+    from rich.markup import escape
 
     cli = build_app()
     try:
-        cli(standalone_mode=False)
+        cli(prog_name="pointsman")
     except PointsmanError as exc:
-        from rich.markup import escape
-
         Console(stderr=True).print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         raise SystemExit(2) from None
-    except typer.Abort:
-        Console(stderr=True).print("aborted")
-        raise SystemExit(130) from None
-    except typer.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
