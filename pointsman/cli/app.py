@@ -17,13 +17,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Each module defines ``register(app)``. Add a module here to add its commands.
-COMMAND_MODULES: tuple[str, ...] = ("route", "train", "predict", "eval", "serve", "fake_provider", "db", "keys", "credits")
+def command_modules() -> list[str]:
+    """Every module in ``pointsman.cli`` that defines ``register(app)``: adding a command is adding a module."""
+    import pkgutil
+
+    import pointsman.cli as package
+
+    return sorted(
+        info.name for info in pkgutil.iter_modules(package.__path__) if info.name not in ("app", "__main__")
+    )
 
 
 def build_app() -> typer.Typer:
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"pointsman.cli.{name}").register(app)
+    for name in command_modules():
+        module = importlib.import_module(f"pointsman.cli.{name}")
+        register = getattr(module, "register", None)
+        assert callable(register), f"pointsman.cli.{name} must define register(app)"
+        register(app)
     return app
 
 
