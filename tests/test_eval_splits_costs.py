@@ -90,15 +90,16 @@ def test_impossible_fold_counts_are_explained() -> None:
         plan_splits([rec(i) for i in range(3)], folds=5)
 
 
-def test_subsample_keeps_whole_prompt_groups_and_the_split_shares() -> None:
+def test_subsample_keeps_whole_prompt_groups_and_the_whole_test_split() -> None:
     records = [rec(i, f"p{i // 2}", split="test" if i >= 160 else "train") for i in range(200)]
     sub = subsample(records, 50, seed=1)
     prompts = {r.prompt for r in sub}
-    assert len(prompts) == 50
+    assert len(prompts) == 50 + 20  # 50 training prompts and all 20 test prompts
     assert all(sum(r.prompt == p for r in sub) == 2 for p in prompts)  # both rows of every kept prompt
-    assert sum(r.split == "test" for r in sub) == 2 * 10  # 20% of prompts are test, 20% kept
+    assert sum(r.split == "test" for r in sub) == 40
+    assert subsample(records, 50, seed=1) == sub
     assert subsample(records, None) == records
-    assert subsample(records, 1000) == records
+    assert subsample(records, 80) == records
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

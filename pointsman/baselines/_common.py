@@ -78,6 +78,8 @@ class SourceScales:
 
 def training_models(records: Sequence[RoutingRecord]) -> list[str]:
     """Every model labelled somewhere in the training rows."""
+    if not records:
+        raise DataError("no training records: give a routing-data file with at least one prompt")
     models = models_in(records)
     if not models:
         raise DataError("the training records hold no labels")

@@ -294,6 +294,25 @@ def _singles_hull_result(quality: np.ndarray, cost: np.ndarray, ctx: _Context) -
     )
 
 
+def _warm_embeddings(
+    options: EvalOptions,
+    registry: dict[str, type[Scorer]],
+    records: Sequence[RoutingRecord],
+    progress: Any | None,
+) -> None:
+    """Embed every prompt once, up front and with a progress bar, when a router uses the shared embedding cache."""
+    shared = [
+        r
+        for r in options.routers
+        if getattr(registry[r], "uses_prompt_embeddings", False)
+        and "embedder" not in options.router_options.get(r, {})
+    ]
+    if shared:
+        from pointsman.baselines.embeddings import default_embedder
+
+        default_embedder().embed([r.prompt for r in records], progress=progress)
+
+
 def evaluate_dataset(
     records: Sequence[RoutingRecord],
     *,
@@ -324,6 +343,7 @@ def evaluate_dataset(
     )
     m = len(candidates)
     complete = [all(c in r.scores for c in candidates) for r in records]
+    _warm_embeddings(options, registry, [*records, *train_extra], progress)
 
     eval_rows: list[int] = []
     predicted: dict[str, list[np.ndarray]] = {router: [] for router in options.routers}

@@ -102,18 +102,15 @@ def plan_splits(
 def subsample(
     records: Sequence[RoutingRecord], max_prompts: int | None, *, seed: int = 0
 ) -> list[RoutingRecord]:
-    """At most ``max_prompts`` distinct prompts (all rows of each kept prompt), drawn with a fixed seed and
-    stratified by split so a source's own test split keeps its share. ``None`` keeps everything."""
+    """At most ``max_prompts`` distinct training prompts (all rows of each kept prompt), drawn with a fixed seed;
+    a source's own ``test`` split is always kept whole. ``None`` keeps everything."""
     keys, groups = _groups(records)
-    if max_prompts is None or len(keys) <= max_prompts:
+    test_keys = {key for key in keys if any(records[i].split == "test" for i in groups[key])}
+    train_keys = [key for key in keys if key not in test_keys]
+    if max_prompts is None or len(train_keys) <= max_prompts:
         return list(records)
     rng = np.random.default_rng(seed)
-    by_split: dict[str, list[str]] = {}
-    for key in keys:
-        by_split.setdefault(records[groups[key][0]].split, []).append(key)
-    keep: set[int] = set()
-    for split_keys in by_split.values():
-        share = max(1, round(max_prompts * len(split_keys) / len(keys)))
-        for j in rng.permutation(len(split_keys))[:share]:
-            keep.update(groups[split_keys[j]])
+    keep: set[int] = {i for key in test_keys for i in groups[key]}
+    for j in rng.permutation(len(train_keys))[:max_prompts]:
+        keep.update(groups[train_keys[j]])
     return [records[i] for i in sorted(keep)]
