@@ -68,6 +68,8 @@ _PATTERNS = (
     re.compile(_NUM + r"\s*(?:/|out of)\s*10\b", re.I),
 )
 
+_LABEL_TAIL = re.compile(r"(?:rating|grade|score|verdict)?\s*[:=]?\s*\**\s*$", re.I)
+
 
 def parse_grade(text: str) -> tuple[float | None, str]:
     """(grade 1..10 or None when no grade can be read, the explanation). The last grade-looking match of the
@@ -79,7 +81,8 @@ def parse_grade(text: str) -> tuple[float | None, str]:
             last = matches[-1]
             value = float(last.group(1))
             if MIN_GRADE <= value <= MAX_GRADE:
-                return value, text[: last.start()].strip() or text.strip()
+                before = _LABEL_TAIL.sub("", text[: last.start()]).strip()
+                return value, before or text.strip()
             return None, text.strip()
     stripped = text.strip()
     if stripped.startswith("{"):
