@@ -215,7 +215,7 @@ def test_router_panel_shows_the_callers_traffic_share(stack: ConsoleStack) -> No
     with stack.client(stack.alice) as c:
         page = c.get("/console/router").text
     assert series(page, "traffic") == {"fast@fake": 1, "cheap@other": 1}
-    assert "66.7% (2 requests)" in page and "33.3% (1 requests)" in page
+    assert "66.7% (2 requests)" in page and "33.3% (1 request)" in page
 
 
 # ---- try it --------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
-__all__ = ["PALETTE", "Bar", "Series", "bar_chart", "line_chart", "nice_ticks", "time_ticks"]
+__all__ = ["PALETTE", "Bar", "Series", "bar_chart", "column_chart", "line_chart", "nice_ticks", "time_ticks"]
 
 # Okabe–Ito colours (distinguishable with the common colour-vision deficiencies), then a few more.
 PALETTE = (
@@ -44,6 +44,7 @@ class Series:
     kind: str = "line"
     color: str | None = None
     dashed: bool = False
+    emphasis: bool = False  # drawn last (on top) and thicker: the active router
 
     def __post_init__(self) -> None:
         assert self.kind in ("line", "points"), f"unknown series kind {self.kind!r}"
@@ -89,7 +90,9 @@ def time_ticks(lo: float, hi: float, count: int = 5) -> tuple[list[float], Forma
     if span < 60:
         step = max(1, round(span / count))
     first = math.ceil(lo / step) * step
-    ticks = [float(t) for t in range(int(first), int(hi) + 1, int(step))] or [lo]
+    ticks = [float(t) for t in range(int(first), int(hi) + 1, int(step))]
+    if len(ticks) < 2:  # a range shorter than one step: label its ends
+        ticks = [lo, hi] if hi > lo else [lo]
     if step >= 86400:
         pattern = "%m-%d"
     elif span > 86400:
@@ -133,7 +136,7 @@ def line_chart(
     x_format: Formatter = _fmt_number,
     y_format: Formatter = _fmt_number,
     y_from_zero: bool = True,
-    width: int = 760,
+    width: int = 920,
     height: int = 300,
 ) -> Markup:
     """An SVG line/marker chart. ``x_time``: x values are epoch seconds, labelled in UTC."""
@@ -207,7 +210,9 @@ def line_chart(
         f'text-anchor="middle">{escape(y_label)}</text>'
     )
     x_show = (lambda v: x_tick_label(v)) if x_time else x_format
-    for i, s in enumerate(drawn):
+    order = sorted(range(len(drawn)), key=lambda i: drawn[i].emphasis)  # emphasised series on top
+    for i in order:
+        s = drawn[i]
         color = _color(s, i)
         pts = sorted(s.points) if s.kind == "line" else list(s.points)
         out.append(f'<g class="series" data-series="{_attr(s.name)}" data-points="{len(pts)}">')
@@ -216,8 +221,9 @@ def line_chart(
                 f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(y):.1f}" for j, (x, y) in enumerate(pts)
             )
             dash = ' stroke-dasharray="6 4"' if s.dashed else ""
-            out.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
-        radius = 3 if s.kind == "line" else 5
+            stroke = 3.5 if s.emphasis else 2
+            out.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="{stroke}"{dash}/>')
+        radius = (4 if s.emphasis else 3) if s.kind == "line" else 5
         for x, y in pts:
             out.append(
                 f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="{radius}" fill="{color}">'
@@ -246,7 +252,7 @@ def bar_chart(
     *,
     title: str,
     value_format: Formatter = _fmt_number,
-    width: int = 760,
+    width: int = 920,
     color: str = PALETTE[0],
 ) -> Markup:
     """Horizontal bars, one per label, longest scaled to the plot width; each bar is a ``data-series``."""
@@ -276,6 +282,64 @@ def bar_chart(
         )
         out.append(f'<text class="tick" x="{label_w + w + 6:.1f}" y="{y + 16}">{escape(text)}</text>')
         out.append("</g>")
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def column_chart(
+    name: str,
+    bars: Sequence[Bar],
+    *,
+    title: str,
+    value_format: Formatter = _fmt_number,
+    width: int = 920,
+    height: int = 240,
+    color: str = PALETTE[1],
+) -> Markup:
+    """Vertical bars in order (e.g. one per day), labelled below; each bar is a ``data-series``. Non-zero
+    values are written above their bar; every bar has a tooltip."""
+    assert bars, f"chart {name!r} has no bars; render an empty state instead"
+    left, right, top, bottom = 64, 16, 34, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    ticks = nice_ticks(0.0, max(max(b.value for b in bars), 0.0) or 1.0, 4)
+    hi = ticks[-1] or 1.0
+    slot = plot_w / len(bars)
+    every = max(1, math.ceil(len(bars) * 60 / plot_w))  # label every n-th bar so labels never overlap
+    out = [
+        f'<svg class="chart" data-chart="{_attr(name)}" role="img" aria-label="{_attr(title)}" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
+        f'<text class="chart-title" x="{left}" y="20">{escape(title)}</text>',
+    ]
+    for t in ticks:
+        y = top + plot_h - t / hi * plot_h
+        out.append(f'<line class="grid" x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        out.append(
+            f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(value_format(t))}</text>'
+        )
+    for i, b in enumerate(bars):
+        h = max(0.0, b.value) / hi * plot_h
+        x = left + i * slot + slot * 0.15
+        w = slot * 0.7
+        text = value_format(b.value) + (f" {b.note}" if b.note else "")
+        out.append(f'<g class="series" data-series="{_attr(b.label)}" data-value="{b.value!r}">')
+        out.append(
+            f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{color}">'
+            f"<title>{escape(b.label)}: {escape(text)}</title></rect>"
+        )
+        if b.value > 0:
+            out.append(
+                f'<text class="tick" x="{x + w / 2:.1f}" y="{top + plot_h - h - 4:.1f}" text-anchor="middle">'
+                f"{escape(value_format(b.value))}</text>"
+            )
+        if i % every == 0 or i == len(bars) - 1:
+            out.append(
+                f'<text class="tick" x="{x + w / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle">'
+                f"{escape(b.label)}</text>"
+            )
+        out.append("</g>")
+    out.append(
+        f'<line class="frame" x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}"/>'
+    )
     out.append("</svg>")
     return Markup("".join(out))
 

@@ -111,6 +111,20 @@ def _seconds(value: float | None) -> str:
     return "–" if value is None else _ms(value * 1000)
 
 
+def _short_usd(value: float) -> str:
+    """Axis and bar labels: enough digits for fractions of a cent."""
+    if value <= 0:
+        return "$0"
+    if value >= 1:
+        return f"${value:,.2f}"
+    digits = max(2, 1 - math.floor(math.log10(value)))  # two significant digits
+    return f"${value:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def _requests(n: int) -> str:
+    return f"{n} request" if n == 1 else f"{n} requests"
+
+
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
@@ -121,6 +135,10 @@ def _num(value: float | None) -> str:
 
 def _when(value: datetime | None) -> str:
     return "–" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _short_when(value: datetime | None) -> str:
+    return "–" if value is None else value.astimezone(UTC).strftime("%m-%d %H:%M")
 
 
 def _epoch(value: float) -> str:
@@ -145,6 +163,7 @@ def _templates() -> jinja2.Environment:
         pct=_pct,
         num=_num,
         when=_when,
+        short_when=_short_when,
         epoch=_epoch,
     )
     return env
@@ -371,7 +390,7 @@ async def router_page(request: Request) -> Response:
         if total:
             context["traffic_chart"] = charts.bar_chart(
                 "traffic",
-                [charts.Bar(e, n / total, f"({n} requests)") for e, n in traffic],
+                [charts.Bar(e, n / total, f"({_requests(n)})") for e, n in traffic],
                 title=f"Share of {total} requests per endpoint",
                 value_format=_pct,
                 color=charts.PALETTE[2],
@@ -400,7 +419,10 @@ def _curve_chart(dataset: Any, active: str) -> Any:
     for r in sorted(dataset.routers, key=lambda r: r.name != active):
         positive = [(c * 1000, q) for c, q in r.points if c > 0]
         if positive:
-            series.append(charts.Series(r.name + (" (active)" if r.name == active else ""), positive))
+            is_active = r.name == active
+            series.append(
+                charts.Series(r.name + (" (active)" if is_active else ""), positive, emphasis=is_active)
+            )
     for model, cost, quality in dataset.singles:
         if cost > 0:
             series.append(charts.Series(model, [(cost * 1000, quality)], kind="points"))
@@ -453,16 +475,15 @@ async def spend_page(request: Request) -> Response:
             if spend.by_model:
                 context["by_model_chart"] = charts.bar_chart(
                     "spend-by-model",
-                    [charts.Bar(m, p / 1e12, f"({n} requests)") for m, p, n in spend.by_model],
+                    [charts.Bar(m, p / 1e12, f"({_requests(n)})") for m, p, n in spend.by_model],
                     title="Spend by model",
                     value_format=lambda v: f"${v:.6f}",
                 )
-            context["by_day_chart"] = charts.bar_chart(
+            context["by_day_chart"] = charts.column_chart(
                 "spend-by-day",
-                [charts.Bar(d.isoformat(), p / 1e12, f"({n})") for d, p, n in spend.by_day],
+                [charts.Bar(d.strftime("%m-%d"), p / 1e12, f"({_requests(n)})") for d, p, n in spend.by_day],
                 title=f"Spend by day (UTC), last {console.settings.spend_days} days",
-                value_format=lambda v: f"${v:.6f}",
-                color=charts.PALETTE[1],
+                value_format=_short_usd,
             )
         return _page("spend.html", **context)
 
@@ -509,7 +530,10 @@ async def try_submit(request: Request) -> Response:
             "plan_rows": [
                 {"endpoint": c["endpoint"], "reason": c.get("reason", "")} for c in resolution.explain()
             ],
-            "ranked": [{**r, "reasons": _reasons(r)} for r in details.get("ranked") or ()],
+            "ranked": [
+                {**r, "reasons": _reasons(r), "flag_text": "; ".join(str(f) for f in r.get("flags") or ())}
+                for r in details.get("ranked") or ()
+            ],
         }
         return _try_page(request, viewer, prompt, router_text, result=result)
 
@@ -541,11 +565,10 @@ def _try_page(
 
 
 def _reasons(ranked: dict[str, Any]) -> str:
-    """``q·quality +0.812, c·cost −0.004, …; flags`` from one ranked endpoint's score terms."""
+    """``quality +0.812, cost -0.004, …``: the score terms of one ranked endpoint, largest first."""
     terms = ranked.get("terms") or {}
-    parts = [f"{metric} {value:+.4g}" for metric, value in terms.items() if isinstance(value, int | float)]
-    flags = [str(f) for f in ranked.get("flags") or ()]
-    return ", ".join(parts) + (f"; {'; '.join(flags)}" if flags else "")
+    numeric = [(m, v) for m, v in terms.items() if isinstance(v, int | float)]
+    return ", ".join(f"{m} {v:+.4g}" for m, v in sorted(numeric, key=lambda t: -abs(t[1])))
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------
