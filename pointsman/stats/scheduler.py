@@ -72,10 +72,12 @@ class BenchScheduler:
             log.exception("scheduled benchmark (region %s) failed", self.region)
         return True
 
-    async def run_forever(self) -> None:
-        """Run whenever due, sleeping in between, until cancelled."""
-        while True:
+    async def run_forever(self, *, max_runs: int | None = None) -> None:
+        """Run whenever due, sleeping in between, until cancelled (or after ``max_runs`` runs)."""
+        while max_runs is None or self.runs < max_runs:
             await self.tick()
+            if max_runs is not None and self.runs >= max_runs:
+                return
             await asyncio.sleep(min(max(await self.due_in(), 0.05), self.interval_s))
 
     def start(self) -> None:
