@@ -76,7 +76,8 @@ def read_prompts(path: str | Path) -> list[PromptRow]:
             raise DataError(
                 "the CSV needs a 'prompt' column (and optionally 'id', 'reference')", path=str(p), line=1
             )
-        for number, rec in enumerate(reader, start=2):
+        for rec in reader:
+            number = reader.line_num  # the physical line (blank lines are skipped)
             if not (rec.get("prompt") or "").strip():
                 raise DataError("empty prompt", path=str(p), line=number, field="prompt")
             rows.append(_row(dict(rec), str(p), number))

@@ -89,7 +89,8 @@ def _import_csv(store: CustomStore, path: Path, scale: float) -> ImportOutcome:
         raise DataError("the CSV has no score columns; add one column per model", path=str(path), line=1)
     rows: list[PromptRow] = []
     scores: list[tuple[str, str, float]] = []
-    for number, rec in enumerate(reader, start=2):
+    for rec in reader:
+        number = reader.line_num  # the physical line (blank lines are skipped)
         text_ = (rec.get("prompt") or "").strip()
         if not text_:
             raise DataError("empty prompt", path=str(path), line=number, field="prompt")

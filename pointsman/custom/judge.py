@@ -156,7 +156,7 @@ def read_references(path: str | Path, store: CustomStore) -> int:
     rows: list[tuple[int, dict[str, object]]] = []
     if p.suffix == ".csv":
         reader = csv.DictReader(text.splitlines())
-        rows = [(n, dict(r)) for n, r in enumerate(reader, start=2)]
+        rows = [(reader.line_num, dict(r)) for r in reader]
     else:
         for n, line in enumerate(text.splitlines(), start=1):
             if line.strip():
