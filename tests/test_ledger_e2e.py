@@ -106,52 +106,64 @@ class Gateway:
         return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
 
 
-@contextmanager
-def gateway_process(config: Path, env: dict[str, str], workdir: Path) -> Iterator[Gateway]:
-    """``pointsman serve`` in a subprocess; yields once /healthz answers; SIGTERM (then SIGKILL) on exit."""
+def _spawn(config: Path, env: dict[str, str], workdir: Path) -> Gateway:
     port = free_port()
     tag = uuid.uuid4().hex[:6]
     stdout, stderr = workdir / f"gateway-{tag}.out", workdir / f"gateway-{tag}.err"
+    args = ["serve", "--port", str(port), "--config", str(config), "--access-log", "--no-stats"]
     with stdout.open("wb") as out, stderr.open("wb") as err:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                LAUNCH,
-                "serve",
-                "--port",
-                str(port),
-                "--config",
-                str(config),
-                "--access-log",
-            ],
-            env=env,
-            stdout=out,
-            stderr=err,
-        )
-    gateway = Gateway(proc, f"http://127.0.0.1:{port}/v1", stdout, stderr)
+        proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *args], env=env, stdout=out, stderr=err)
+    return Gateway(proc, f"http://127.0.0.1:{port}/v1", stdout, stderr)
+
+
+def _wait_ready(gateway: Gateway) -> None:
+    deadline = time.monotonic() + 90
+    health = gateway.base_url.removesuffix("/v1") + "/healthz"
+    while True:
+        if gateway.proc.poll() is not None:
+            raise RuntimeError(
+                f"the gateway exited with {gateway.proc.returncode}:\n{gateway.logs()[-3000:]}"
+            )
+        try:
+            if httpx.get(health, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the gateway did not start:\n{gateway.logs()[-3000:]}")
+        time.sleep(0.1)
+
+
+def _stop(gateway: Gateway) -> None:
+    if gateway.proc.poll() is None:
+        gateway.proc.send_signal(signal.SIGTERM)
+        try:
+            gateway.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            gateway.proc.kill()
+            gateway.proc.wait(10)
+
+
+@contextmanager
+def gateway_processes(
+    config: Path, env: dict[str, str], workdir: Path, count: int = 1
+) -> Iterator[list[Gateway]]:
+    """``count`` ``pointsman serve`` subprocesses started together; yields once each /healthz answers;
+    SIGTERM (then SIGKILL) on exit."""
+    gateways = [_spawn(config, env, workdir) for _ in range(count)]
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the gateway exited with {proc.returncode}:\n{gateway.logs()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the gateway did not start:\n{gateway.logs()[-3000:]}")
-            time.sleep(0.1)
-        yield gateway
+        for gateway in gateways:
+            _wait_ready(gateway)
+        yield gateways
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        for gateway in gateways:
+            _stop(gateway)
+
+
+@contextmanager
+def gateway_process(config: Path, env: dict[str, str], workdir: Path) -> Iterator[Gateway]:
+    with gateway_processes(config, env, workdir, 1) as [gateway]:
+        yield gateway
 
 
 def base_env(database_url: str, data_dir: Path, provider_key: str, **extra: str) -> dict[str, str]:
@@ -233,7 +245,7 @@ def _race(database_url: str, tmp_path: Path, gateways: int) -> None:
         fake = stack.enter_context(running_fake_provider(FakeConfig(require_key=provider_key)))
         config = write_config(tmp_path / "config.toml", fake.base_url)
         env = base_env(database_url, tmp_path / "data", provider_key)
-        procs = [stack.enter_context(gateway_process(config, env, tmp_path)) for _ in range(gateways)]
+        procs = stack.enter_context(gateway_processes(config, env, tmp_path, gateways))
         watcher = threading.Thread(target=monitor)
         watcher.start()
         try:
@@ -300,7 +312,7 @@ def test_a_killed_gateway_leaves_no_reservation_open_forever(tmp_path: Path) -> 
             database_url,
             tmp_path / "data",
             provider_key,
-            POINTSMAN_LEDGER_RESERVATION_TTL_S="2",
+            POINTSMAN_LEDGER_RESERVATION_TTL_S="1",
             POINTSMAN_LEDGER_SWEEP_INTERVAL_S="0.2",
         )
         with gateway_process(config, env, tmp_path) as doomed:
@@ -321,7 +333,7 @@ def test_a_killed_gateway_leaves_no_reservation_open_forever(tmp_path: Path) -> 
             doomed.proc.kill()  # SIGKILL: no shutdown, no settle, no release
             doomed.proc.wait(10)
             client.join(30)
-        time.sleep(2.5)  # past the TTL, with no gateway running: nothing has returned the hold yet
+        time.sleep(1.5)  # past the TTL, with no gateway running: nothing has returned the hold yet
         assert ledger.open_reservations(account_id) == 1
         with gateway_process(config, env, tmp_path) as survivor:
             _until(

@@ -164,7 +164,7 @@ def _run(engine: Engine, examples: int) -> None:
         LedgerMachine,
         settings=settings(
             max_examples=examples,
-            stateful_step_count=25,
+            stateful_step_count=20,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
         ),
@@ -175,7 +175,7 @@ def _run(engine: Engine, examples: int) -> None:
 def test_ledger_state_machine_sqlite(tmp_path: Path) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'sm.db'}")
     upgrade(engine)
-    _run(engine, examples=40)
+    _run(engine, examples=25)
     engine.dispose()
 
 
@@ -187,5 +187,5 @@ def test_ledger_state_machine_postgres() -> None:
     with temporary_postgres_schema() as url:
         engine = create_db_engine(url)
         upgrade(engine)
-        _run(engine, examples=15)
+        _run(engine, examples=10)
         engine.dispose()
