@@ -77,21 +77,15 @@ class CrossAttention(nn.Module):
         super().__init__()
         self.n_head = cfg.n_head
         self.q = nn.Linear(cfg.d_model, cfg.d_model)
-        self.kv = nn.Linear(cfg.n_embd, 2 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.dropout = cfg.dropout
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        B, Q, D = x.shape  # x: (B, Q, D) latent queries
-        T = h.shape[1]  # h: (B, T, C) prompt states, mask: (B, T) True for real tokens
+    def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        B, Q, D = x.shape  # x: (B, Q, D) latent queries; k, v: (B, nh, T, hd); mask: (B, 1, 1, T)
         hd = D // self.n_head
         q = self.q(x).view(B, Q, self.n_head, hd).transpose(1, 2)  # (B, nh, Q, hd)
-        k, v = self.kv(h).split(D, dim=2)  # (B, T, D) each
-        k = k.view(B, T, self.n_head, hd).transpose(1, 2)  # (B, nh, T, hd)
-        v = v.view(B, T, self.n_head, hd).transpose(1, 2)  # (B, nh, T, hd)
-        attn_mask = mask[:, None, None, :]  # (B, 1, 1, T)
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
         )  # (B, nh, Q, hd)
         y = y.transpose(1, 2).reshape(B, Q, D)  # (B, Q, D)
         return self.proj(y)
@@ -116,8 +110,8 @@ class ReadoutBlock(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.d_model)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), h, mask)  # (B, Q, D)
+    def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), k, v, mask)  # (B, Q, D)
         return x + self.mlp(self.ln_2(x))  # (B, Q, D)
 
 
@@ -128,7 +122,8 @@ class LatentScorer(nn.Module):
         super().__init__()
         self.config = cfg
         M, S, C, D = len(cfg.models), len(cfg.sources), cfg.n_embd, cfg.d_model
-        self.ln_prompt = nn.LayerNorm(C)
+        self.ln_prompt = nn.LayerNorm(C, elementwise_affine=False)  # fixed: no gradient into the prompt side
+        self.kv = nn.Linear(C, 2 * D)  # the prompt's keys and values, computed once and read by every block
         self.latent = nn.Embedding(M, D)  # one learned latent per LLM
         self.pool = nn.Linear(C, D)  # the prompt's mean state, added to every query
         self.blocks = nn.ModuleList(ReadoutBlock(cfg) for _ in range(cfg.n_layer))
@@ -167,8 +162,13 @@ class LatentScorer(nn.Module):
         m = mask.to(h.dtype).unsqueeze(-1)  # (B, T, 1)
         pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, C)
         x = self.latent(model_idx) + self.pool(pooled).unsqueeze(1)  # (B, Q, D)
+        D, nh = self.config.d_model, self.config.n_head
+        k, v = self.kv(h).split(D, dim=2)  # (B, T, D) each
+        k = k.view(B, T, nh, D // nh).transpose(1, 2)  # (B, nh, T, hd)
+        v = v.view(B, T, nh, D // nh).transpose(1, 2)  # (B, nh, T, hd)
+        attn_mask = mask[:, None, None, :]  # (B, 1, 1, T)
         for block in self.blocks:
-            x = block(x, h, mask)  # (B, Q, D)
+            x = block(x, k, v, attn_mask)  # (B, Q, D)
         x = self.ln_f(x)  # (B, Q, D)
         w = self.head_w[source_idx]  # (B, 2, D)
         out = torch.einsum("bqd,bkd->bqk", x, w) + self.head_b[source_idx].unsqueeze(1)  # (B, Q, 2)
