@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def test_lr_schedule_warms_up_then_decays() -> None:
     lrs = [get_lr(s, cfg) for s in range(111)]
     assert lrs[0] < lrs[5] < lrs[9] <= 1.0
     assert lrs[10] == pytest.approx(1.0, abs=1e-3)
-    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
     assert lrs[110] == pytest.approx(0.1)
 
 
