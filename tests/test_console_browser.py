@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _console_stack import ALICE_PROMPT, console_stack  # noqa: E402
+from _console_stack import ALICE_PROMPT, console_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -70,7 +70,9 @@ def test_console_in_headless_chromium(tmp_path: Path) -> None:
             # Endpoints: both latency charts, one line per measured endpoint, drawn with real size.
             assert _series(page, "ttft") == {"fast@fake": 3, "slow@fake": 2}
             assert _series(page, "itl") == {"fast@fake": 3, "slow@fake": 2}
-            line = page.locator('svg[data-chart="ttft"] g.series[data-series="slow@fake"] path').bounding_box()
+            line = page.locator(
+                'svg[data-chart="ttft"] g.series[data-series="slow@fake"] path'
+            ).bounding_box()
             assert line is not None and line["width"] > 100
             broken = page.locator('tr[data-endpoint="broken@fake"] [data-testid=error-rate]').inner_text()
             assert broken == "100.0%"
@@ -93,7 +95,9 @@ def test_console_in_headless_chromium(tmp_path: Path) -> None:
             page.click("nav a[data-panel=spend]")
             page.wait_for_url("**/console/spend")
             assert page.locator("[data-testid=spend-account]").inner_text() == "alice"
-            endpoints = page.locator("[data-testid=recent-requests] tbody tr td:nth-child(2)").all_inner_texts()
+            endpoints = page.locator(
+                "[data-testid=recent-requests] tbody tr td:nth-child(2)"
+            ).all_inner_texts()
             assert sorted(endpoints) == ["cheap@other", "fast@fake", "fast@fake"]
             assert set(_series(page, "spend-by-model")) == {"fast", "cheap"}
             assert len(_series(page, "spend-by-day")) == 14

@@ -1,0 +1,238 @@
+"""Where the console's figures come from — reports, ``[console]`` settings, the stats tables — and what it says
+when one of them is missing (the empty states), in ledger and in open-access mode."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pointsman.config import load_config
+from pointsman.console.context import console_settings_from
+from pointsman.console.endpoints import stats_tables_ready
+from pointsman.console.reports import ReportCache, find_reports, load_report
+from pointsman.db import create_db_engine
+from pointsman.errors import ConfigError, DataError
+from pointsman.gateway.app import create_app
+from pointsman.gateway.billing import OpenAccessBilling
+from pointsman.gateway.settings import GatewaySettings
+from pointsman.gateway.testing import fake_catalog
+from pointsman.providers.fake import FakeProviderServer, running_fake_provider
+from pointsman.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _console_stack import ConsoleStack, console_stack, write_eval_report
+
+# ---- reports -------------------------------------------------------------------------------------------------
+
+
+def _report(path: Path, routers: dict[str, list[tuple[float, float]]] | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    routers = routers or {"knn": [(0.001, 0.6), (0.002, 0.7)]}
+    path.write_text(
+        json.dumps(
+            {
+                "command": "pointsman eval",
+                "datasets": [
+                    {
+                        "dataset": "d",
+                        "n_prompts": 10,
+                        "singles": [{"model": "m", "quality": 0.5, "cost_usd": 0.001}],
+                        "best_single": {"model": "m"},
+                        "routers": {
+                            n: {"points": [{"cost_usd": c, "quality": q} for c, q in pts]}
+                            for n, pts in routers.items()
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    return path
+
+
+def test_reports_are_found_in_config_and_in_the_data_dir(tmp_path: Path) -> None:
+    by_dir = _report(tmp_path / "eval1" / "report.json")
+    by_file = _report(tmp_path / "elsewhere" / "mine.json")
+    data = tmp_path / "data"
+    saved = _report(data / "reports" / "nightly" / "report.json")
+    custom = _report(data / "custom" / "support-bot" / "eval" / "report.json")
+    found = find_reports([tmp_path / "eval1", by_file, tmp_path / "eval1", tmp_path / "missing"], data)
+    assert found == [p.resolve() for p in (by_dir, by_file, saved, custom)]
+
+
+def test_the_newest_report_is_shown_and_reread_when_it_changes(tmp_path: Path) -> None:
+    old = _report(tmp_path / "a" / "report.json")
+    new = _report(tmp_path / "b" / "report.json", {"neural": [(0.001, 0.9)]})
+    os.utime(old, (1_000_000, 1_000_000))
+    cache = ReportCache()
+    shown = cache.newest([old, new])
+    assert shown is not None and shown.path == new and shown.datasets[0].routers[0].name == "neural"
+    _report(new, {"mf": [(0.001, 0.8)]})
+    os.utime(new, (2_000_000_000, 2_000_000_000))
+    shown = cache.newest([old, new])
+    assert shown is not None and shown.datasets[0].routers[0].name == "mf"
+    assert cache.newest([]) is None
+
+
+def test_a_real_eval_report_loads(tmp_path: Path) -> None:
+    write_eval_report(tmp_path / "out")
+    report = load_report(tmp_path / "out" / "report.json")
+    (dataset,) = report.datasets
+    assert {r.name for r in dataset.routers} == {"random", "best-single", "prior"}
+    assert {m for m, _, _ in dataset.singles} == {"big", "mid", "small"}
+    assert dataset.best_single == "big" and dataset.n_prompts == 48
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not json", "cannot read"),
+        ("[1, 2]", "no 'datasets' list"),
+        (
+            '{"datasets": [{"routers": {"x": {"points": [{"cost": 1}]}}}]}',
+            "not a Pointsman evaluation report",
+        ),
+    ],
+)
+def test_a_broken_report_names_the_file_and_the_fix(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "report.json"
+    path.write_text(text)
+    with pytest.raises(DataError, match=message) as err:
+        load_report(path)
+    assert str(path) in err.value.message and "pointsman eval" in err.value.message
+
+
+# ---- [console] settings --------------------------------------------------------------------------------------
+
+
+def test_console_settings_read_relative_report_paths_from_the_config_dir(tmp_path: Path) -> None:
+    config = tmp_path / "conf" / "config.toml"
+    config.parent.mkdir()
+    config.write_text('[console]\nreports = ["runs/eval", "/abs/report.json"]\nspend_days = 7\n')
+    settings = console_settings_from(load_config(config))
+    assert settings.reports == [tmp_path / "conf" / "runs" / "eval", Path("/abs/report.json")]
+    assert settings.spend_days == 7
+
+
+def test_environment_overrides_the_console_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[console]\nspend_days = 7\n")
+    monkeypatch.setenv("POINTSMAN_CONSOLE_SPEND_DAYS", "30")
+    assert console_settings_from(load_config(config)).spend_days == 30
+
+
+def test_a_typo_in_the_console_section_names_the_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[console]\nreport = []\n")
+    with pytest.raises(ConfigError, match=r"line 2.*unknown field 'report'"):
+        console_settings_from(load_config(config))
+
+
+def test_stats_tables_missing_is_detected(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path}/empty.db")
+    try:
+        assert stats_tables_ready(engine) is False
+    finally:
+        engine.dispose()
+
+
+# ---- empty states with the ledger ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleStack]:
+    """A gateway with accounts and requests but no benchmark run and no evaluation report."""
+    with console_stack(tmp_path_factory.mktemp("bare"), benchmarks=False, report=False) as s:
+        yield s
+
+
+def test_no_benchmark_runs_says_how_to_run_one(bare: ConsoleStack) -> None:
+    with bare.client(bare.alice) as c:
+        page = c.get("/console/endpoints").text
+    assert 'data-testid="empty"' in page and "No benchmark runs" in page and "pointsman bench run" in page
+    assert 'data-chart="ttft"' not in page
+    assert 'data-endpoint="fast@fake"' in page  # traffic through the gateway still shows its tries and price
+
+
+def test_no_report_says_how_to_write_one(bare: ConsoleStack) -> None:
+    with bare.client(bare.alice) as c:
+        page = c.get("/console/router").text
+    assert (
+        "No evaluation report yet" in page and "pointsman eval --data" in page and "[console] reports" in page
+    )
+    assert 'data-chart="traffic"' in page  # the traffic share does not need a report
+
+
+def test_an_account_without_requests_gets_the_empty_spend_state(bare: ConsoleStack) -> None:
+    with bare.client(bare.admin) as c:
+        page = c.get("/console/spend").text
+    assert "No requests charged to this account yet" in page and 'data-testid="balance">$0.000000<' in page
+
+
+# ---- open access (no accounts) -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeProviderServer]:
+    with running_fake_provider() as server:
+        yield server
+
+
+def _open_app(fake: FakeProviderServer, tmp: Path, config_text: str = "") -> TestClient:
+    config = tmp / "config.toml"
+    config.write_text(config_text)
+    settings = Settings(data_dir=tmp / "data", config_file=config)
+    catalog = fake_catalog(
+        fake.base_url, {"one@fake": "fake-model#tokens=3", "two@fake": "fake-model#tokens=3"}
+    )
+    app = create_app(
+        settings,
+        gateway_settings=GatewaySettings(billing="open"),
+        catalog=catalog,
+        billing=OpenAccessBilling(),
+    )
+    return TestClient(app)
+
+
+def test_open_access_explains_what_it_cannot_show(fake: FakeProviderServer, tmp_path: Path) -> None:
+    with _open_app(fake, tmp_path) as c:
+        for _ in range(3):
+            c.post(
+                "/v1/chat/completions",
+                json={"model": "one@fake", "messages": [{"role": "user", "content": "x"}]},
+            )
+        c.post(
+            "/v1/chat/completions", json={"model": "two@fake", "messages": [{"role": "user", "content": "x"}]}
+        )
+        endpoints = c.get("/console/endpoints")
+        spend = c.get("/console/spend")
+        router = c.get("/console/router")
+    assert endpoints.status_code == spend.status_code == router.status_code == 200
+    assert "no database" in endpoints.text and "pointsman bench run" in endpoints.text
+    assert "without accounts or credit" in spend.text and "--open-access" in spend.text
+    assert "open access (no accounts)" in spend.text and "log out" not in spend.text
+    assert "75.0% (3 requests)" in router.text and "25.0% (1 request)" in router.text
+    assert not (tmp_path / "data" / "pointsman.db").exists()  # looking never creates a database
+
+
+def test_a_broken_report_is_an_error_on_the_page_not_a_500(fake: FakeProviderServer, tmp_path: Path) -> None:
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "report.json").write_text("{")
+    with _open_app(fake, tmp_path, '[console]\nreports = ["bad"]\n') as c:
+        page = c.get("/console/router")
+    assert page.status_code == 200
+    assert 'role="alert"' in page.text and "cannot read the evaluation report" in page.text
+
+
+def test_a_bad_console_section_stops_the_gateway_at_start(fake: FakeProviderServer, tmp_path: Path) -> None:
+    with (
+        pytest.raises(ConfigError, match="unknown field 'colour'"),
+        _open_app(fake, tmp_path, "[console]\ncolour = 1\n"),
+    ):
+        pass
