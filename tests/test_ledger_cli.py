@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from pointsman.cli import credits, db, keys
 from pointsman.db import head_revision
-from pointsman.errors import InvalidRequestError, UnknownNameError
+from pointsman.errors import ConfigError, InvalidRequestError, UnknownNameError
 
 
 @pytest.fixture
@@ -110,3 +110,17 @@ def test_entry_point_reports_errors_with_exit_code_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stderr
     assert "unknown account 'nobody'" in proc.stderr
+
+
+def test_signup_credit_from_the_config_file_and_the_environment(
+    cli: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[ledger]\nsignup_credit_usd = 7\n")
+    monkeypatch.setenv("POINTSMAN_CONFIG_FILE", str(config))
+    assert json.loads(run(cli, "keys", "create", "--account", "a", "--json"))["balance_usd"] == "7.000000"
+    monkeypatch.setenv("POINTSMAN_LEDGER_SIGNUP_CREDIT_USD", "9")  # the environment wins
+    assert json.loads(run(cli, "keys", "create", "--account", "b", "--json"))["balance_usd"] == "9.000000"
+    config.write_text("[ledger]\nsignup_credit = 7\n")
+    with pytest.raises(ConfigError, match=r"config.toml, line 2: ledger.signup_credit: unknown field"):
+        CliRunner().invoke(cli, ["keys", "create", "--account", "c"], catch_exceptions=False)

@@ -148,6 +148,12 @@ def test_reserve_then_settle_charges_exactly_the_reported_usage(ledger: Ledger) 
         account.id, prices=[CHEAP, DEAR], input_tokens=1000, max_output_tokens=500, request_id="req-1"
     )
     assert hold.amount_pico == request_cost_pico(DEAR, 1000, 500)  # the dearest candidate
+    reserve = ledger.history(account.id)[0]
+    assert (reserve.kind, reserve.amount_pico, reserve.input_usd_per_mtok) == (
+        "reserve",
+        -hold.amount_pico,
+        "2.5",
+    )
     assert ledger.balance(account.id) == usd_to_pico(1) - hold.amount_pico
     # The fallback (cheap) endpoint answered: only it is charged, at its price, for what it reported.
     charge = ledger.settle(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pointsman.db import create_db_engine, upgrade
 from pointsman.errors import PermissionDeniedError, PointsmanError
-from pointsman.ledger.config import LedgerConfig
+from pointsman.ledger.config import ledger_config_from
 from pointsman.ledger.keys import KeyStore
 from pointsman.ledger.ledger import Hold, Ledger
 from pointsman.ledger.limits import RateLimiter, make_rate_limiter
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
     from pointsman.gateway.billing import Usage
     from pointsman.settings import Settings
 
-__all__ = ["LedgerAccount", "LedgerBilling", "ledger_config_from"]
+__all__ = ["LedgerAccount", "LedgerBilling", "price_of"]
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +51,6 @@ class LedgerAccount:
 
 def price_of(endpoint: Endpoint) -> Price:
     return Price(endpoint.input_usd_per_mtok, endpoint.output_usd_per_mtok)
-
-
-def ledger_config_from(config: Config | None) -> LedgerConfig:
-    """``[ledger]`` from the config file, with ``POINTSMAN_LEDGER_*`` environment variables taking precedence."""
-    if config is None:
-        return LedgerConfig()
-    section = config.section("ledger", LedgerConfig)
-    from_file = {
-        name: getattr(section, name)
-        for name in section.model_fields_set
-        if f"POINTSMAN_LEDGER_{name.upper()}" not in os.environ
-    }
-    return LedgerConfig(**from_file)
 
 
 class LedgerBilling:

@@ -1,13 +1,19 @@
-"""The ledger's settings, read from ``POINTSMAN_LEDGER_*`` environment variables."""
+"""The ledger's settings: the config file's ``[ledger]`` table, overridden by ``POINTSMAN_LEDGER_*`` environment
+variables."""
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["LedgerConfig"]
+if TYPE_CHECKING:
+    from pointsman.config import Config
+
+__all__ = ["LedgerConfig", "ledger_config_from"]
 
 
 class LedgerConfig(BaseSettings):
@@ -22,3 +28,16 @@ class LedgerConfig(BaseSettings):
         description="How long a reservation may stay open before the sweeper returns it; longer than any request.",
     )
     sweep_interval_s: float = Field(default=30.0, gt=0, description="How often the gateway runs the sweeper.")
+
+
+def ledger_config_from(config: Config | None) -> LedgerConfig:
+    """``[ledger]`` from the config file, with ``POINTSMAN_LEDGER_*`` environment variables taking precedence."""
+    if config is None:
+        return LedgerConfig()
+    section = config.section("ledger", LedgerConfig)
+    from_file = {
+        name: getattr(section, name)
+        for name in section.model_fields_set
+        if f"POINTSMAN_LEDGER_{name.upper()}" not in os.environ
+    }
+    return LedgerConfig(**from_file)

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, NoResultFound
 
 from pointsman.db import create_db_engine, upgrade, utcnow, write_transaction
 from pointsman.errors import InsufficientCreditError, InvalidRequestError, RateLimitError, UnknownNameError
-from pointsman.ledger.config import LedgerConfig
+from pointsman.ledger.config import LedgerConfig, ledger_config_from
 from pointsman.ledger.models import Account, ApiKey, EntryKind, LedgerEntry, Reservation, ReservationStatus
 from pointsman.ledger.money import Price, format_usd, request_cost_pico, usd_to_pico
 from pointsman.settings import Settings
@@ -130,12 +130,15 @@ class Ledger:
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, migrate: bool = True) -> Ledger:
-        """The ledger on the configured database (``POINTSMAN_DATABASE_URL`` or SQLite under the data dir),
-        migrated to the newest schema unless ``migrate`` is False."""
-        engine = create_db_engine(settings=settings or Settings())
+        """The ledger on the configured database (``POINTSMAN_DATABASE_URL`` or SQLite under the data dir) with
+        the config file's ``[ledger]`` settings, migrated to the newest schema unless ``migrate`` is False."""
+        from pointsman.config import load_config
+
+        settings = settings or Settings()
+        engine = create_db_engine(settings=settings)
         if migrate:
             upgrade(engine)
-        return cls(engine)
+        return cls(engine, config=ledger_config_from(load_config(settings.resolved_config_file())))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -243,7 +246,10 @@ class Ledger:
         price_list = [prices] if isinstance(prices, Price) else list(prices)
         if not price_list:
             raise InvalidRequestError("reserve needs the price of at least one endpoint")
-        amount = max(request_cost_pico(p, input_tokens, max_output_tokens) for p in price_list)
+        amount, dearest = max(
+            ((request_cost_pico(p, input_tokens, max_output_tokens), p) for p in price_list),
+            key=lambda cp: cp[0],
+        )
         now = self._clock()
         expires_at = now + timedelta(seconds=self.config.reservation_ttl_s if ttl_s is None else ttl_s)
         reservation_id = uuid.uuid4().hex
@@ -292,6 +298,7 @@ class Ledger:
                 endpoint=endpoint,
                 input_tokens=input_tokens,
                 output_tokens=max_output_tokens,
+                price=dearest,
             )
         return Hold(reservation_id, account_id, amount, expires_at)
 
