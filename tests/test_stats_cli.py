@@ -68,13 +68,26 @@ def test_run_show_and_plot(runner: CliRunner, tmp_path: Path) -> None:
         ran = runner.invoke(app, ["bench", "run", "--endpoints", ENDPOINTS, "--config", str(config)])
         assert ran.exit_code == 0, ran.output
         # The plan and its cost estimate come first, then the results.
-        assert ran.output.index("estimated cost at most $") < ran.output.index("mixtral-8x7b-instruct-v0.1@fake ")
+        assert ran.output.index("estimated cost at most $") < ran.output.index(
+            "mixtral-8x7b-instruct-v0.1@fake "
+        )
         assert "region 'test-region'" in ran.output
         assert "upstream_status_error ×4" in ran.output and "4 request(s) failed" in ran.output
         assert fake.stats.total() == 8
 
         as_json = runner.invoke(
-            app, ["bench", "run", "--endpoints", ENDPOINTS.split(",")[0], "--repeats", "1", "--json", "--config", str(config)]
+            app,
+            [
+                "bench",
+                "run",
+                "--endpoints",
+                ENDPOINTS.split(",")[0],
+                "--repeats",
+                "1",
+                "--json",
+                "--config",
+                str(config),
+            ],
         )
         assert as_json.exit_code == 0, as_json.output
         report = json.loads(as_json.stdout.strip().splitlines()[-1])
@@ -137,3 +150,25 @@ def test_schedule_runs_every_interval(runner: CliRunner, tmp_path: Path) -> None
 
     gap = datetime.fromisoformat(starts[1]) - datetime.fromisoformat(starts[0])
     assert gap.total_seconds() >= 0.36
+
+
+def test_prune(runner: CliRunner, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from pointsman.db import utcnow
+    from pointsman.settings import Settings
+    from pointsman.stats.store import Sample, StatsStore
+
+    config = _config(tmp_path, "http://127.0.0.1:9/v1")
+    store = StatsStore.open(Settings(data_dir=tmp_path / "data"))
+    old = utcnow() - timedelta(days=40)
+    store.add_samples(
+        [
+            Sample("m@p", "traffic", True, created_at=old, ttft_ms=1.0),
+            Sample("m@p", "traffic", True, ttft_ms=2.0),
+        ]
+    )
+    done = runner.invoke(build_app(), ["bench", "prune", "--older-than-days", "30", "--config", str(config)])
+    assert done.exit_code == 0 and "deleted 1 sample(s)" in done.output
+    assert [s.ttft_ms for s in store.samples()] == [2.0]
+    store.close()

@@ -86,7 +86,9 @@ def test_region_preference_and_fallback_to_other_regions(tmp_path: Path) -> None
     store.add_samples([Sample("m@a", "traffic", True, "us", ttft_ms=500.0) for _ in range(3)])
     store.add_samples([Sample("m@b", "traffic", True, "us", ttft_ms=300.0)])
     eu = StatsLatency(store, region="eu").figures([A, B])
-    assert eu["m@a"].ttft_ms == 50.0 and (eu["m@a"].note or "").startswith("p90 of 3 sample(s) in the last 6 h;")
+    assert eu["m@a"].ttft_ms == 50.0 and (eu["m@a"].note or "").startswith(
+        "p90 of 3 sample(s) in the last 6 h;"
+    )
     assert eu["m@b"].ttft_ms == 300.0 and "from region(s) us" in (eu["m@b"].note or "")
     everywhere = StatsLatency(store).figures([A])["m@a"]
     assert everywhere.ttft_ms == pytest.approx(500.0) and "6 sample(s)" in (everywhere.note or "")
@@ -132,3 +134,29 @@ def test_an_unreadable_database_keeps_the_last_figures(
     assert "cannot read latency figures" in caplog.text
     fresh = StatsLatency(store)
     assert fresh.figures([A])["m@a"].is_prior  # nothing to keep: priors
+
+
+def test_background_refresh_keeps_reads_off_the_database(tmp_path: Path) -> None:
+    import asyncio
+
+    store = sqlite_store(tmp_path)
+    latency = StatsLatency(store, refresh_s=0.1)
+
+    async def go() -> None:
+        task = asyncio.create_task(latency.refresh_forever())
+        await asyncio.sleep(0.05)
+        loads = latency.refreshes
+        assert loads == 1 and latency.figures([A])["m@a"].is_prior
+        for _ in range(50):
+            latency.figures([A, B])
+        assert latency.refreshes == loads  # reads never query while the background task runs
+        store.add_samples([Sample("m@a", "traffic", True, ttft_ms=42.0)])
+        await asyncio.sleep(0.3)
+        assert latency.refreshes >= loads + 2 and latency.figures([A])["m@a"].ttft_ms == 42.0
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())
+    assert StatsLatency(store, refresh_s=0).refreshes == 0
+    assert asyncio.run(StatsLatency(store, refresh_s=0).refresh_forever()) is None  # nothing to do

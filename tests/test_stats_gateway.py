@@ -91,8 +91,10 @@ def test_gateway_ranks_on_traffic_figures_and_explains_priors(tmp_path: Path) ->
         running_fake_provider(FakeConfig(ttft_s=0.05, tokens=3)) as beta,
     ):
         catalog = two_provider_catalog({"alpha": alpha.base_url, "beta": beta.base_url})
+        # As in production: figures reloaded by a background task (here every 0.1 s), never by a request.
+        stats = StatsSettings(telemetry_flush_s=0.05, refresh_s=0.1)
         app = create_app(
-            settings, catalog=catalog, billing=OpenAccessBilling(), gateway_settings=GATEWAY, stats=FAST_FLUSH
+            settings, catalog=catalog, billing=OpenAccessBilling(), gateway_settings=GATEWAY, stats=stats
         )
         with running_gateway(app) as base_url:
             import httpx
@@ -106,6 +108,7 @@ def test_gateway_ranks_on_traffic_figures_and_explains_priors(tmp_path: Path) ->
             _stream(client, "m@alpha")
             store = StatsStore.open(settings, migrate=False)
             _wait_for(lambda: len(store.samples(source="traffic")) >= 1)
+            time.sleep(0.3)  # the next background reload
             # alpha measured at 400 ms against beta's 100 ms prior: beta wins.
             routed = client.chat.completions.with_raw_response.create(
                 model=router, messages=[{"role": "user", "content": "hi"}], stream=True

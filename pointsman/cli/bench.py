@@ -328,3 +328,25 @@ def plot_command(
     title += " (lines: benchmark runs, dots: traffic)"
     plot_latency(samples, out, title=title)
     typer.echo(f"wrote {out} ({len(samples)} sample(s))")
+
+
+@bench_app.command("prune")
+def prune_command(
+    older_than_days: Annotated[
+        float, typer.Option("--older-than-days", min=0.01, help="Delete samples older than this.")
+    ] = 30.0,
+    config: ConfigOption = None,
+) -> None:
+    """Delete old samples (and the runs left without any), keeping the store small."""
+    from datetime import timedelta
+
+    from pointsman.db import utcnow
+    from pointsman.stats.store import StatsStore
+
+    settings, _, _ = _load(config)
+    store = StatsStore.open(settings)
+    try:
+        deleted = store.prune(utcnow() - timedelta(days=older_than_days))
+    finally:
+        store.close()
+    typer.echo(f"deleted {deleted} sample(s) older than {older_than_days:g} day(s)")

@@ -8,8 +8,10 @@ with too few usable samples in the window falls back to its catalogue prior, wit
 measured, or measured too long ago), and the objective flags it as a prior in the router's explanation.
 
 Reading is cheap: figures are computed for every endpoint at once, cached, and recomputed at most every
-``refresh_s`` seconds (three small queries); concurrent readers meanwhile use the cached ones. A database
-that cannot be read keeps the last figures (or the priors) and logs a warning rather than failing requests.
+``refresh_s`` seconds (three small queries); concurrent readers meanwhile use the cached ones. In the gateway
+a background task reloads them (``refresh_forever``), so no request ever waits for the database; elsewhere
+the read that finds the cache expired reloads it. A database that cannot be read keeps the last figures (or
+the priors) and logs a warning rather than failing requests.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ class StatsLatency:
         self.clock = clock
         self._refresh_lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
+        self._background = False  # True while refresh_forever runs: reads never query
         self.refreshes = 0  # how many times the store was read (tests check the cache with it)
 
     # ---- the LatencySource protocol ------------------------------------------------------------------------
@@ -183,9 +186,32 @@ class StatsLatency:
     def _fresh(self, snap: _Snapshot | None) -> bool:
         return snap is not None and time.monotonic() - snap.loaded_at < self.refresh_s
 
+    async def refresh_forever(self) -> None:
+        """Reload every ``refresh_s`` seconds in a worker thread, until cancelled; meanwhile reads only use the
+        cache. For ``refresh_s == 0`` (every read reloads) there is nothing to do in the background."""
+        import asyncio
+
+        if self.refresh_s <= 0:
+            return
+        self._background = True
+        try:
+            while True:
+                await asyncio.to_thread(self._safe_refresh)
+                await asyncio.sleep(self.refresh_s)
+        finally:
+            self._background = False
+
+    def _safe_refresh(self) -> None:
+        try:
+            self.refresh()
+        except SQLAlchemyError as exc:
+            log.warning("cannot read latency figures from the stats store; keeping the last ones: %s", exc)
+            old = self._snapshot or _Snapshot({}, {}, {}, 0.0)
+            self._snapshot = _Snapshot(old.measured, old.failures, old.newest, time.monotonic())
+
     def _maybe_refresh(self) -> None:
         snap = self._snapshot
-        if self._fresh(snap):
+        if self._fresh(snap) or (self._background and snap is not None):
             return
         # The first load waits for the lock; later ones are skipped while another thread refreshes.
         if not self._refresh_lock.acquire(blocking=snap is None):

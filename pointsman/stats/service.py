@@ -9,7 +9,9 @@ the cached figures the router reads, the traffic telemetry the chat route feeds,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pointsman.stats.figures import StatsLatency
@@ -49,6 +51,7 @@ class StatsService:
     latency: StatsLatency | None
     telemetry: TrafficTelemetry | None
     scheduler: BenchScheduler | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def open(cls, settings: Settings, stats: StatsSettings, catalog: Catalog) -> StatsService:
@@ -77,6 +80,8 @@ class StatsService:
         gateway's own provider adapters and connection pool)."""
         if self.telemetry is not None:
             self.telemetry.start()
+        if self.latency is not None:
+            self._tasks.append(asyncio.create_task(self.latency.refresh_forever(), name="pointsman-figures"))
         if self.settings.schedule:
             from pointsman.stats.bench import plan_benchmark, run_benchmark
 
@@ -84,8 +89,8 @@ class StatsService:
 
             async def run_once() -> None:
                 await run_benchmark(plan_benchmark(self.catalog, config), self.store, providers)
-                if self.latency is not None:
-                    self.latency.invalidate()
+                if self.latency is not None:  # route on the new figures now, not at the next reload
+                    await asyncio.to_thread(self.latency.refresh)
 
             self.scheduler = BenchScheduler(
                 run_once, self.store, region=self.settings.region, interval_s=self.settings.bench_interval_s
@@ -93,6 +98,11 @@ class StatsService:
             self.scheduler.start()
 
     async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
         if self.scheduler is not None:
             await self.scheduler.aclose()
         if self.telemetry is not None:
@@ -102,6 +112,4 @@ class StatsService:
 
 async def open_stats(settings: Settings, stats: StatsSettings, catalog: Catalog) -> StatsService:
     """``StatsService.open`` off the event loop (it opens and migrates the database)."""
-    import asyncio
-
     return await asyncio.to_thread(StatsService.open, settings, stats, catalog)
