@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from pointsman.config import load_config
 from pointsman.console.context import console_settings_from
 from pointsman.console.endpoints import stats_tables_ready
-from pointsman.console.reports import ReportCache, find_reports, load_report
+from pointsman.console.reports import ReportCache, custom_router_name, find_reports, load_report
 from pointsman.db import create_db_engine
 from pointsman.errors import ConfigError, DataError
 from pointsman.gateway.app import create_app
@@ -78,6 +78,16 @@ def test_the_newest_report_is_shown_and_reread_when_it_changes(tmp_path: Path) -
     shown = cache.newest([old, new])
     assert shown is not None and shown.datasets[0].routers[0].name == "mf"
     assert cache.newest([]) is None
+
+
+def test_reports_being_written_are_skipped(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    done = _report(data / "custom" / "bot" / "report" / "report.json")
+    _report(data / "custom" / "bot" / "report.new" / "report.json")
+    _report(data / "reports" / ".nightly.tmp123" / "report.json")
+    assert find_reports([], data) == [done.resolve()]
+    assert custom_router_name(done, data) == "bot"
+    assert custom_router_name(tmp_path / "elsewhere" / "report.json", data) is None
 
 
 def test_a_real_eval_report_loads(tmp_path: Path) -> None:
@@ -236,3 +246,23 @@ def test_a_bad_console_section_stops_the_gateway_at_start(fake: FakeProviderServ
         _open_app(fake, tmp_path, "[console]\ncolour = 1\n"),
     ):
         pass
+
+
+def test_a_custom_routers_report_names_it_and_marks_it_active(
+    fake: FakeProviderServer, tmp_path: Path
+) -> None:
+    custom = _report(
+        tmp_path / "data" / "custom" / "bot" / "report" / "report.json",
+        {"custom-router": [(0.001, 0.8), (0.002, 0.9)], "off-the-shelf": [(0.001, 0.6), (0.002, 0.7)]},
+    )
+    older = _report(tmp_path / "data" / "reports" / "old" / "report.json", {"knn": [(0.001, 0.5)]})
+    os.utime(older, (1_000_000, 1_000_000))
+    with _open_app(fake, tmp_path, '[routing]\ndefault_router = "router@bot|q:1|c:0.01"\n') as c:
+        newest = c.get("/console/router").text
+        picked = c.get("/console/router", params={"report": str(older.resolve())}).text
+        outside = c.get("/console/router", params={"report": "/etc/passwd"}).text
+    assert 'data-series="bot (custom) (active)"' in newest and 'data-series="off-the-shelf"' in newest
+    assert str(custom.resolve()) in newest and '<select id="report"' in newest
+    assert 'data-series="knn"' in picked and "bot (custom)" not in picked.split("<svg")[1]
+    assert "is not in this report" in picked
+    assert 'data-series="bot (custom) (active)"' in outside  # only found reports can be picked

@@ -22,6 +22,7 @@ __all__ = [
     "DatasetCurves",
     "ReportCache",
     "RouterCurve",
+    "custom_router_name",
     "find_reports",
     "load_report",
     "newest_report",
@@ -65,8 +66,20 @@ def find_reports(configured: Iterable[Path], data_dir: Path) -> list[Path]:
     for folder in (data_dir / "reports", data_dir / "custom"):
         if folder.is_dir():
             for candidate in sorted(folder.glob("**/report.json")):
-                found[candidate.resolve()] = None
+                # skip reports still being written (``.report.xyz`` temporaries, ``report.new`` staging)
+                parts = candidate.relative_to(folder).parts[:-1]
+                if not any(p.startswith(".") or p.endswith(".new") for p in parts):
+                    found[candidate.resolve()] = None
     return list(found)
+
+
+def custom_router_name(report: Path, data_dir: Path) -> str | None:
+    """NAME when ``report`` lies under ``<data dir>/custom/NAME/`` (a custom router's own report)."""
+    try:
+        parts = report.resolve().relative_to((data_dir / "custom").resolve()).parts
+    except ValueError:
+        return None
+    return parts[0] if len(parts) > 1 else None
 
 
 def _finite(x: Any) -> float | None:

@@ -337,18 +337,24 @@ def _latency_chart(name: str, title: str, series: dict[str, list[tuple[float, fl
 @router.get("/router")
 async def router_page(request: Request) -> Response:
     async def handler(viewer: Viewer) -> Response:
-        from pointsman.console.reports import CurveReport
+        from pointsman.console.reports import CurveReport, custom_router_name
         from pointsman.console.spend import read_spend
 
         state, console = _state(request)
         account = await resolve_account(viewer, request.query_params.get("account"))
         report: CurveReport | None = None
         report_error = None
+        paths = await anyio.to_thread.run_sync(console.report_paths)
+        chosen = next((p for p in paths if str(p) == request.query_params.get("report")), None)
         try:
-            report = await anyio.to_thread.run_sync(console.reports.newest, console.report_paths())
+            if chosen is not None:
+                report = await anyio.to_thread.run_sync(console.reports.get, chosen)
+            else:
+                report = await anyio.to_thread.run_sync(console.reports.newest, paths)
         except PointsmanError as exc:
             report_error = exc.message
         active_scorer = _active_scorer(state.default_router)
+        custom_name = custom_router_name(report.path, console.data_dir) if report is not None else None
         context: dict[str, Any] = {
             "viewer": viewer,
             "panel": "router",
@@ -359,6 +365,8 @@ async def router_page(request: Request) -> Response:
             "active_scorer": active_scorer,
             "active_names": {active_scorer},
             "report": report,
+            "report_paths": [str(p) for p in paths],
+            "custom_name": custom_name,
             "report_error": report_error,
             "reports_dir": console.data_dir / "reports",
             "custom_dir": console.data_dir / "custom",
@@ -371,8 +379,16 @@ async def router_page(request: Request) -> Response:
             wanted = request.query_params.get("dataset")
             dataset = next((d for d in report.datasets if d.name == wanted), report.datasets[0])
             context["dataset"] = dataset
-            context["active_in_report"] = any(r.name == active_scorer for r in dataset.routers)
-            context["curve_chart"] = _curve_chart(dataset, active_scorer)
+            labels = {r.name: _router_label(r.name, custom_name) for r in dataset.routers}
+            active = {
+                n
+                for n in labels
+                if n == active_scorer or (n == CUSTOM_ROUTER and custom_name == active_scorer)
+            }
+            context["labels"] = labels
+            context["active_names"] = active
+            context["active_in_report"] = bool(active)
+            context["curve_chart"] = _curve_chart(dataset, labels, active)
         if account is not None and viewer.ledger is not None:
             spend = await anyio.to_thread.run_sync(
                 functools.partial(read_spend, viewer.ledger, account[0], days=1, recent=1)
@@ -414,15 +430,23 @@ def _active_scorer(default_router: str) -> str:
     return DEFAULT_SCORER_NAME
 
 
-def _curve_chart(dataset: Any, active: str) -> Any:
+CUSTOM_ROUTER = "custom-router"  # what a custom router's own report calls it (pointsman.custom.evaluate)
+
+
+def _router_label(name: str, custom_name: str | None) -> str:
+    if name == CUSTOM_ROUTER and custom_name:
+        return f"{custom_name} (custom)"
+    return name
+
+
+def _curve_chart(dataset: Any, labels: dict[str, str], active: set[str]) -> Any:
     series = []
-    for r in sorted(dataset.routers, key=lambda r: r.name != active):
+    for r in sorted(dataset.routers, key=lambda r: r.name not in active):
         positive = [(c * 1000, q) for c, q in r.points if c > 0]
         if positive:
-            is_active = r.name == active
-            series.append(
-                charts.Series(r.name + (" (active)" if is_active else ""), positive, emphasis=is_active)
-            )
+            is_active = r.name in active
+            label = labels[r.name] + (" (active)" if is_active else "")
+            series.append(charts.Series(label, positive, emphasis=is_active))
     for model, cost, quality in dataset.singles:
         if cost > 0:
             series.append(charts.Series(model, [(cost * 1000, quality)], kind="points"))
