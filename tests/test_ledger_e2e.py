@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -364,20 +365,20 @@ def _until(condition: Callable[[], bool], message: str | Callable[[], str], time
 # ---- canary: keys never leak ----------------------------------------------------------------------------------
 
 
-def test_no_key_appears_in_logs_or_the_database(tmp_path: Path) -> None:
-    db_path = tmp_path / "canary.db"
-    database_url = f"sqlite:///{db_path}"
+def _exercise_with_canaries(database_url: str, tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """Drive a DEBUG-logging gateway through success, streaming, 401, 402, 400, /v1/credits and an admin top-up
+    with canary keys; returns its stdout+stderr and the keys that must appear nowhere."""
     provider_key = f"sk-CANARY-PROVIDER-{uuid.uuid4().hex}"
     bogus_key = f"pm-CANARY-BOGUS-{uuid.uuid4().hex}"
     engine = create_db_engine(database_url)
     upgrade(engine)
-    ledger = Ledger(engine)
-    keys = KeyStore(ledger)
+    keys = KeyStore(Ledger(engine))
     user = keys.create("canary-user").key
     admin = keys.create("canary-admin", admin=True).key
     poor = keys.create("canary-poor", credit_usd="0.000001").key
     revoked = keys.create("canary-user").key
     keys.revoke(revoked[:12])
+    engine.dispose()
     canaries = {"account key": user, "admin key": admin, "poor key": poor, "revoked key": revoked}
     canaries |= {"provider key": provider_key, "bogus key": bogus_key}
     with running_fake_provider(FakeConfig(require_key=provider_key)) as fake:
@@ -414,11 +415,38 @@ def test_no_key_appears_in_logs_or_the_database(tmp_path: Path) -> None:
             assert top_up.status_code == 200
         logs = gw.logs()
     assert "DEBUG" in logs and "POST /v1/chat/completions" in logs  # logging really was verbose
-    engine.dispose()
-    dump = "\n".join(sqlite3.connect(db_path).iterdump())
-    assert "canary-user" in dump  # the dump is real
-    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("canary.db"))
     for what, key in canaries.items():
         assert key not in logs, f"the {what} leaked into the gateway's output"
+    return logs, canaries
+
+
+def test_no_key_appears_in_logs_or_the_sqlite_database(tmp_path: Path) -> None:
+    db_path = tmp_path / "canary.db"
+    _, canaries = _exercise_with_canaries(f"sqlite:///{db_path}", tmp_path)
+    dump = "\n".join(sqlite3.connect(db_path).iterdump())
+    assert "canary-user" in dump and "settle" in dump  # the dump is real
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("canary.db"))
+    for what, key in canaries.items():
         assert key not in dump, f"the {what} is in the database dump"
         assert key.encode() not in raw, f"the {what} is in the database files"
+
+
+@pytest.mark.postgres
+def test_no_key_appears_in_logs_or_the_postgres_database(tmp_path: Path) -> None:
+    if reason := postgres_available():
+        pytest.skip(reason)
+    if shutil.which("pg_dump") is None:
+        pytest.skip("pg_dump is not installed (apt-get install postgresql-client)")
+    with temporary_postgres_schema() as url:
+        _, canaries = _exercise_with_canaries(url, tmp_path)
+        schema = url.rsplit("%3D", 1)[-1]
+        dump = subprocess.run(
+            ["pg_dump", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-n", schema],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    assert "canary-user" in dump and "settle" in dump  # the dump is real
+    for what, key in canaries.items():
+        assert key not in dump, f"the {what} is in the database dump"
