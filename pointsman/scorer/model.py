@@ -42,6 +42,7 @@ class ModelConfig:
     n_layer: int = 2  # read-out blocks
     n_head: int = 4
     dropout: float = 0.1
+    token_stride: int = 1  # average each run of this many prompt states before the read-out (cheaper)
     # sources whose labels share another source's head (same scale), e.g. {"mtbench": "arena-bench-v1"}
     head_of: dict[str, str] = field(default_factory=dict)
 
@@ -160,7 +161,16 @@ class LatentScorer(nn.Module):
         )
         h = self.ln_prompt(states.float())  # (B, T, C)
         m = mask.to(h.dtype).unsqueeze(-1)  # (B, T, 1)
-        pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, C)
+        h = h * m  # padding is zero from here on
+        pooled = h.sum(1) / m.sum(1).clamp(min=1.0)  # (B, C)
+        s = self.config.token_stride
+        if s > 1:  # mean of each run of s real tokens: (B, T, C) -> (B, ceil(T/s), C)
+            pad = (-T) % s
+            h = F.pad(h, (0, 0, 0, pad)).view(B, -1, s, C).sum(2)  # (B, T', C)
+            count = F.pad(m, (0, 0, 0, pad)).view(B, -1, s, 1).sum(2)  # (B, T', 1)
+            h = h / count.clamp(min=1.0)
+            mask = count.squeeze(-1) > 0  # (B, T')
+            T = h.shape[1]
         x = self.latent(model_idx) + self.pool(pooled).unsqueeze(1)  # (B, Q, D)
         D, nh = self.config.d_model, self.config.n_head
         k, v = self.kv(h).split(D, dim=2)  # (B, T, D) each

@@ -112,10 +112,10 @@ class NeuralScorer(Scorer):
 
     def predict_detailed(self, prompts: Sequence[str], models: Sequence[str]) -> PredictionDetails:
         self.check_models(models)
-        _, truncated = tokenize_prompts(self.encoder, list(prompts), self.model.config.max_tokens)
         if not prompts:
             empty = np.zeros((0, len(models)), dtype=np.float32)
             return PredictionDetails(Prediction(list(models), empty, empty.copy()), [])
+        _, truncated = tokenize_prompts(self.encoder, list(prompts), self.model.config.max_tokens)
         return PredictionDetails(self.predict_states(self.prompt_states(prompts), models), truncated)
 
     def predict(self, prompts: Sequence[str], models: Sequence[str]) -> Prediction:

@@ -46,6 +46,7 @@ class TrainConfig(BaseModel):
     n_layer: int = Field(2, ge=1)
     n_head: int = Field(4, ge=1)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    token_stride: int = Field(1, ge=1)
     default_source: str = DEFAULT_SOURCE
     head_of: dict[str, str] = Field(default_factory=lambda: {"mtbench": DEFAULT_SOURCE})
     exclude_sources: list[str] = Field(default_factory=list)
@@ -279,6 +280,7 @@ def train(
         n_layer=cfg.n_layer,
         n_head=cfg.n_head,
         dropout=cfg.dropout,
+        token_stride=cfg.token_stride,
         head_of=head_of,
     )
 
