@@ -14,11 +14,11 @@ from pointsman.gateway.testing import fake_catalog
 from pointsman.providers.base import Timeouts
 from pointsman.providers.fake import FakeConfig, running_fake_provider
 from pointsman.stats.bench import BUDGET_SKIP, BenchConfig, plan_benchmark, run_benchmark
-from pointsman.stats.figures import StatsLatency
+from pointsman.stats.figures import StatsLatency, quantile
 from pointsman.stats.prompts import prompt_tokens
 
 # Measured TTFT includes the HTTP round trip and a busy 2-core machine; ITL is a gap between two sleeps.
-TTFT_SLACK_MS = 80.0
+TTFT_SLACK_MS = 150.0
 ITL_SLACK_MS = 15.0
 
 
@@ -111,7 +111,11 @@ def test_bad_data_is_recorded_as_such_and_never_poisons_the_figures(tmp_path: Pa
     for name in ("m@empty", "m@errors", "m@refuse", "m@garbage", "m@stall"):
         assert figures[name].is_prior and figures[name].ttft_ms == 50.0
         assert "4 failed request(s)" in (figures[name].note or "")
-    assert not figures["m@good"].is_prior and figures["m@good"].ttft_ms < 30 + TTFT_SLACK_MS
+    # The good endpoint's figure is the P90 of its own samples: nothing from the failures leaked in.
+    assert not figures["m@good"].is_prior
+    assert figures["m@good"].ttft_ms == pytest.approx(
+        quantile([s.ttft_ms for s in by["m@good"] if s.ttft_ms], 0.9)
+    )
     assert not figures["m@nousage"].is_prior
 
 

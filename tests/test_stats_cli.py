@@ -92,7 +92,7 @@ def test_run_show_and_plot(runner: CliRunner, tmp_path: Path) -> None:
         assert as_json.exit_code == 0, as_json.output
         report = json.loads(as_json.stdout.strip().splitlines()[-1])
         (row,) = report["endpoints"]
-        assert row["ok"] == 2 and row["requests"] == 2 and 20 <= row["ttft_p50_ms"] < 200
+        assert row["ok"] == 2 and row["requests"] == 2 and 20 <= row["ttft_p50_ms"] < 400
         assert report["region"] == "test-region"
 
     shown = runner.invoke(app, ["bench", "show", "--config", str(config), "--json"])

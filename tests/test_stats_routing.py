@@ -23,7 +23,7 @@ def test_router_moves_to_another_provider_when_ttft_jumps_from_100ms_to_2s(tmp_p
     store = sqlite_store(tmp_path)
     with (
         running_fake_provider(FakeConfig(ttft_s=0.1, tokens=3)) as alpha,
-        running_fake_provider(FakeConfig(ttft_s=0.3, tokens=3)) as beta,
+        running_fake_provider(FakeConfig(ttft_s=0.6, tokens=3)) as beta,
     ):
         catalog = two_provider_catalog({"alpha": alpha.base_url, "beta": beta.base_url})
         latency = StatsLatency(store, refresh_s=0)  # every read reloads (the cache is tested elsewhere)
@@ -38,7 +38,7 @@ def test_router_moves_to_another_provider_when_ttft_jumps_from_100ms_to_2s(tmp_p
         asyncio.run(run_benchmark(plan_benchmark(catalog, config), store))
         fast = router.rank("Which train should I take?", ROUTER)
         assert fast.chosen.endpoint == "m@alpha"
-        assert fast.chosen.ttft_ms < 300 and "ttft: catalogue prior" not in fast.chosen.flags
+        assert fast.chosen.ttft_ms < 600 and "ttft: catalogue prior" not in fast.chosen.flags
         assert [r.endpoint for r in fast.ranked] == ["m@alpha", "m@beta"]
 
         alpha.config = FakeConfig(ttft_s=2.0, tokens=3)  # the provider becomes slow
