@@ -23,6 +23,7 @@ from pointsman.gateway.testing import fake_catalog, running_gateway
 from pointsman.ledger.ledger import Ledger
 from pointsman.providers.fake import FakeProviderServer, running_fake_provider
 from pointsman.settings import Settings
+from pointsman.stats.settings import StatsSettings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -108,6 +109,19 @@ def _wait_for_settlements(ledger: Ledger, account_id: int, expected: int) -> Non
     raise TimeoutError(f"{expected} requests were not settled within 10 s")
 
 
+def _wait_for_traffic_sample(engine: Engine, endpoint: str) -> None:
+    """The telemetry writes in batches every few milliseconds here; wait until the stream's sample is stored."""
+    from pointsman.stats.store import StatsStore
+
+    store = StatsStore(engine)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if store.samples(endpoints=[endpoint], source="traffic"):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"no traffic sample for {endpoint} within 10 s")
+
+
 @contextlib.contextmanager
 def console_stack(tmp: Path, *, benchmarks: bool = True, report: bool = True) -> Iterator[ConsoleStack]:
     report_dir = tmp / "eval-report"
@@ -120,8 +134,13 @@ def console_stack(tmp: Path, *, benchmarks: bool = True, report: bool = True) ->
     )
     with running_fake_provider() as fake:
         catalog = fake_catalog(fake.base_url, ENDPOINTS, prices=PRICES)
+        # Passive telemetry on: routed streams add "traffic" samples beside the benchmark runs.
+        stats = StatsSettings(region="eu-west", telemetry_flush_s=0.05, schedule=False, refresh_s=0.1)
         app = create_app(
-            settings, gateway_settings=GatewaySettings(billing="ledger", retries=0), catalog=catalog
+            settings,
+            gateway_settings=GatewaySettings(billing="ledger", retries=0),
+            catalog=catalog,
+            stats=stats,
         )
         with running_gateway(app) as v1:
             billing = app.state.gateway.billing
@@ -147,6 +166,7 @@ def console_stack(tmp: Path, *, benchmarks: bool = True, report: bool = True) ->
                 model="slow@fake", messages=[{"role": "user", "content": BOB_PROMPT}]
             )
             ledger = billing.ledger
+            _wait_for_traffic_sample(ledger.engine, "cheap@other")
             _wait_for_settlements(ledger, ledger.account("alice").id, 3)
             _wait_for_settlements(ledger, ledger.account("bob").id, 1)
             yield ConsoleStack(v1.removesuffix("/v1"), alice, bob, admin, fake, report_dir, ledger)

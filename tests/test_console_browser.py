@@ -68,8 +68,8 @@ def test_console_in_headless_chromium(tmp_path: Path) -> None:
             assert page.locator("[data-testid=account]").inner_text() == "alice"
 
             # Endpoints: both latency charts, one line per measured endpoint, drawn with real size.
-            assert _series(page, "ttft") == {"fast@fake": 3, "slow@fake": 2}
-            assert _series(page, "itl") == {"fast@fake": 3, "slow@fake": 2}
+            assert _series(page, "ttft") == {"fast@fake": 3, "slow@fake": 2, "cheap@other": 1}
+            assert _series(page, "itl") == {"fast@fake": 3, "slow@fake": 2, "cheap@other": 1}
             line = page.locator(
                 'svg[data-chart="ttft"] g.series[data-series="slow@fake"] path'
             ).bounding_box()

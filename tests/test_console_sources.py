@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,9 +166,18 @@ def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleStack]:
 def test_no_benchmark_runs_says_how_to_run_one(bare: ConsoleStack) -> None:
     with bare.client(bare.alice) as c:
         page = c.get("/console/endpoints").text
-    assert 'data-testid="empty"' in page and "No benchmark runs" in page and "pointsman bench run" in page
-    assert 'data-chart="ttft"' not in page
-    assert 'data-endpoint="fast@fake"' in page  # traffic through the gateway still shows its tries and price
+        nowhere = c.get("/console/endpoints", params={"region": "nowhere"}).text
+    # only alice's streamed request was measured (passive telemetry): its point is shown, with the hint
+    assert 'data-testid="no-runs"' in page and "pointsman bench run" in page
+    assert re.findall(r'data-chart="ttft".*?</svg>', page, re.S)[0].count('class="series"') == 1
+    assert 'data-series="cheap@other"' in page
+    assert 'data-endpoint="fast@fake"' in page  # non-streamed traffic still shows its tries and price
+    # a region with nothing at all: the empty state, no chart
+    assert (
+        'data-testid="empty"' in nowhere
+        and "No benchmark runs or traffic samples yet in region nowhere" in nowhere
+    )
+    assert "pointsman bench run" in nowhere and 'data-chart="ttft"' not in nowhere
 
 
 def test_no_report_says_how_to_write_one(bare: ConsoleStack) -> None:
