@@ -257,3 +257,17 @@ def test_static_stylesheet_is_served_without_a_key(stack: ConsoleStack) -> None:
         r = c.get("/console/static/console.css")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/css")
     assert "svg.chart" in r.text
+
+
+def test_page_views_do_not_use_up_a_keys_rate_limit_but_try_it_does(stack: ConsoleStack) -> None:
+    from pointsman.ledger.keys import KeyStore
+
+    limited = KeyStore(stack.ledger).create("alice", name="limited", rpm_limit=2).key
+    with stack.client(limited) as c:
+        for _ in range(4):
+            assert c.get("/console/endpoints").status_code == 200
+        form = {"prompt": "hi", "router": "router@q:1|c:0.5|models:fast,cheap"}
+        assert [c.post("/console/try", data=form).status_code for _ in range(2)] == [200, 200]
+        third = c.post("/console/try", data=form)
+    assert third.status_code == 429
+    assert 'data-testid="try-error"' in third.text and "per minute" in third.text

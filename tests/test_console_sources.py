@@ -8,6 +8,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -276,3 +277,38 @@ def test_a_custom_routers_report_names_it_and_marks_it_active(
     assert 'data-series="knn"' in picked and "bot (custom)" not in picked.split("<svg")[1]
     assert "is not in this report" in picked
     assert 'data-series="bot (custom) (active)"' in outside  # only found reports can be picked
+
+
+# ---- figures per endpoint (pure) -----------------------------------------------------------------------------
+
+
+def test_runs_become_one_point_each_and_traffic_is_binned(fake: FakeProviderServer) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from pointsman.console.endpoints import TRAFFIC_BINS, Sample, build_view
+
+    t0 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
+    run = [
+        Sample("one@fake", "eu", t0 + timedelta(seconds=i), True, v, 2.0, "benchmark", "r1")
+        for i, v in enumerate((10.0, 30.0, 20.0))
+    ]
+    traffic = [
+        Sample("two@fake", "eu", t0 + timedelta(seconds=6 * i), True, 100.0 + i % 3, 5.0, "traffic")
+        for i in range(600)  # one hour of samples
+    ]
+    failed = [
+        Sample("two@fake", "eu", t0, False, None, None, "traffic", error="timeout"),
+        Sample("gone@old", "eu", t0, False, None, None, "benchmark", "r1", error="HTTP 500"),
+    ]
+    catalog = fake_catalog(fake.base_url, {"one@fake": "m", "two@fake": "m"}, prices={"two@fake": (2.0, 4.0)})
+    view = build_view(run + traffic + failed, ["eu"], 1, t0, catalog, {"two@fake": (5, 1)})
+    assert view.ttft["one@fake"] == [(t0.timestamp(), 20.0)]  # the run's median, at its first sample
+    assert 10 <= len(view.ttft["two@fake"]) <= TRAFFIC_BINS + 1
+    assert all(100.0 <= v <= 102.0 for _, v in view.ttft["two@fake"])
+    rows = {r.endpoint: r for r in view.rows}
+    assert rows["two@fake"].samples == 601 and rows["two@fake"].failed == 1
+    assert rows["two@fake"].error_rate == pytest.approx(1 / 601) and rows["two@fake"].errors == ["timeout"]
+    assert rows["two@fake"].attempt_error_rate == pytest.approx(0.2)
+    assert rows["two@fake"].blended_usd_per_mtok == Decimal("2.5")
+    assert rows["gone@old"].input_usd_per_mtok is None and rows["gone@old"].error_rate == 1.0
+    assert "gone@old" not in view.ttft  # a failure never becomes a point on the chart
