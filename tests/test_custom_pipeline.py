@@ -70,19 +70,9 @@ def test_end_to_end(world: tuple[Path, PersonaServer], cli: CliRunner) -> None:
     out = run(cli, "custom", "judge", "--name", NAME, "--judge", "judge-model@fake", "--yes")
     assert "grades:         80" in out and "missing grades: 0" in out
 
-    out = run(
-        cli,
-        "custom",
-        "train",
-        "--name",
-        NAME,
-        "--base",
-        str(root / "base"),
-        "--steps",
-        "300",
-        "--bootstrap",
-        "50",
-    )
+    quick = ("--steps", "100", "--lr", "0.05", "--threads", "1", "--bootstrap", "50")  # the quick recipe
+    out = run(cli, "custom", "train", "--name", NAME, "--base", str(root / "base"), *quick)
+    assert "held out 8" in out and "custom-router" in out
     report = json.loads((root / "data" / "custom" / NAME / "report" / "report.json").read_text())
     dataset = report["datasets"][0]
     assert dataset["split"]["kind"] == "source test split"
@@ -99,6 +89,13 @@ def test_end_to_end(world: tuple[Path, PersonaServer], cli: CliRunner) -> None:
     assert chosen["scorer"] == NAME
     chosen = json.loads(run(cli, "route", french, "--router", ROUTER, "--json"))
     assert chosen["chosen"] == "cheap-model@fake", chosen
+
+    calibrated = json.loads(
+        run(cli, "custom", "calibrate", "--name", NAME, "--prompts", str(root / "prompts.jsonl"),
+            "--max-strong-share", "0.25", "--json")
+    )  # fmt: skip
+    assert calibrated["strong_model"] == "strong-model" and calibrated["strong_share"] <= 0.25
+    assert calibrated["router"].startswith(f"router@{NAME}|q:1|c:")
 
     listed = json.loads(run(cli, "custom", "list", "--json"))
     assert listed[0]["name"] == NAME and listed[0]["deployed"] and listed[0]["trained"]

@@ -164,7 +164,11 @@ def calibrate_cost_weight(
                 break
     c = _round_up(best_c)
     if c != best_c:
-        best_counts = shares(c)  # rounding c up only lowers the strong share; report the figures at c
+        rounded = shares(c)  # a rounder c for the router string, when it keeps within the limit
+        if rounded[strong] / len(texts) <= max_strong_share:
+            best_counts = rounded
+        else:
+            c = best_c
     final = with_cost_weight(spec, c)
     return Calibration(
         router=final.to_string(),
