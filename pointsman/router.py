@@ -266,6 +266,15 @@ class Router:
         endpoints = self._link_endpoints(step, link)
         scorer = self._scorer_for(step.name)
         known = set(scorer.models)
+        if getattr(scorer, "own_models_only", False) and isinstance(link, RouterStep) and step.models is None:
+            # A custom router chooses among the models it was trained on (pointsman.custom.registry).
+            endpoints = [e for e in endpoints if e.model in known]
+            if not endpoints:
+                raise NoCandidatesError(
+                    f"router {scorer.name!r} routes between {', '.join(sorted(known))}, and no enabled endpoint "
+                    "in the search space serves them; widen providers: or check the catalogue",
+                    param="model",
+                )
         scored_models = sorted({e.model for e in endpoints if e.model in known})
         quality: dict[str, tuple[float, float | None]] = {}
         if scored_models:

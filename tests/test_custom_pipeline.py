@@ -87,6 +87,8 @@ def test_end_to_end(world: tuple[Path, PersonaServer], cli: CliRunner) -> None:
     chosen = json.loads(run(cli, "route", sql, "--router", ROUTER, "--json"))
     assert chosen["chosen"] == "strong-model@fake", chosen
     assert chosen["scorer"] == NAME
+    assert {r["endpoint"] for r in chosen["ranked"]} == {"strong-model@fake", "cheap-model@fake"}
+    assert not any("cannot score" in n for n in chosen["notes"])
     chosen = json.loads(run(cli, "route", french, "--router", ROUTER, "--json"))
     assert chosen["chosen"] == "cheap-model@fake", chosen
 

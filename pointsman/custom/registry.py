@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pointsman.custom.store import DB_FILE, CustomStore, check_name, custom_root, list_names, router_dir
 from pointsman.errors import DataError, ScorerError, UnknownNameError
@@ -53,6 +53,7 @@ class CustomRouter(Scorer):
     models it was trained for. ``name`` is the router's own name (see ``make``)."""
 
     name = "custom"
+    own_models_only: ClassVar[bool] = True  # Router: candidates are these models, not the whole catalogue
 
     def __init__(self, inner: Scorer, models: Sequence[str]) -> None:
         self.inner = inner
