@@ -312,3 +312,48 @@ def test_runs_become_one_point_each_and_traffic_is_binned(fake: FakeProviderServ
     assert rows["two@fake"].blended_usd_per_mtok == Decimal("2.5")
     assert rows["gone@old"].input_usd_per_mtok is None and rows["gone@old"].error_rate == 1.0
     assert "gone@old" not in view.ttft  # a failure never becomes a point on the chart
+
+
+def test_many_runs_are_thinned_to_a_readable_number_of_points(fake: FakeProviderServer) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from pointsman.console.endpoints import MAX_POINTS, Sample, build_view
+
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    runs = [
+        Sample("one@fake", "eu", t0 + timedelta(hours=i), True, 100.0 + i, 2.0, "benchmark", f"r{i}")
+        for i in range(500)
+    ]
+    catalog = fake_catalog(fake.base_url, {"one@fake": "m"})
+    points = build_view(runs, ["eu"], 500, None, catalog, {}).ttft["one@fake"]
+    assert MAX_POINTS // 2 <= len(points) <= MAX_POINTS
+    assert [v for _, v in points] == sorted(v for _, v in points)  # the rising trend survives
+    assert points[0][0] == t0.timestamp() and points[-1][1] > 590
+
+
+def test_the_endpoints_page_reads_at_most_max_samples_and_says_so(
+    fake: FakeProviderServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from pointsman.db import upgrade, utcnow
+    from pointsman.stats.store import Sample, StatsStore
+
+    url = f"sqlite:///{tmp_path}/stats.db"
+    engine = create_db_engine(url)
+    try:
+        upgrade(engine)
+        now = utcnow()
+        StatsStore(engine).add_samples(
+            Sample(
+                "one@fake", "traffic", True, created_at=now - timedelta(minutes=i), ttft_ms=50.0, itl_ms=5.0
+            )
+            for i in range(150)
+        )
+    finally:
+        engine.dispose()
+    monkeypatch.setenv("POINTSMAN_DATABASE_URL", url)
+    with _open_app(fake, tmp_path, "[console]\nmax_samples = 100\n") as c:
+        page = c.get("/console/endpoints").text
+    assert 'data-testid="truncated"' in page and "newest 100 samples" in page
+    assert re.search(r'data-endpoint="one@fake">.*?<td class="num">100</td>', page, re.S)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pointsman.gateway.metrics import GatewayMetrics
 
 __all__ = [
+    "MAX_POINTS",
     "EndpointRow",
     "EndpointsView",
     "Sample",
@@ -33,8 +34,10 @@ __all__ = [
     "stats_tables_ready",
 ]
 
-# Points per series on a chart: traffic samples are grouped into this many time bins over the shown range.
+# Points per series on a chart: traffic samples are grouped into this many time bins over the shown range,
+# and a series never has more than MAX_POINTS points (benchmark runs beyond that are binned too).
 TRAFFIC_BINS = 48
+MAX_POINTS = 96
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,19 @@ def _series(samples: Iterable[Sample], metric: str) -> dict[str, list[tuple[floa
         at = min(m.at.timestamp() for m in members)
         value = statistics.median(float(getattr(m, metric)) for m in members)
         out[endpoint].append((at, value))
-    return {k: sorted(v) for k, v in sorted(out.items())}
+    return {k: _thin(sorted(v), lo, hi) for k, v in sorted(out.items())}
+
+
+def _thin(points: list[tuple[float, float]], lo: float, hi: float) -> list[tuple[float, float]]:
+    """At most ``MAX_POINTS`` points: when there are more (many benchmark runs in a long range), the median of
+    each of ``MAX_POINTS`` equal time bins, at the bin's first point."""
+    if len(points) <= MAX_POINTS:
+        return points
+    width = max((hi - lo) / MAX_POINTS, 1e-6)
+    bins: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for at, value in points:
+        bins[min(int((at - lo) / width), MAX_POINTS - 1)].append((at, value))
+    return [(group[0][0], statistics.median(v for _, v in group)) for _, group in sorted(bins.items())]
 
 
 def build_view(

@@ -278,6 +278,7 @@ async def endpoints_page(request: Request) -> Response:
         since = datetime.now(UTC) - timedelta(hours=hours)
         engine = console.engine
         problem: str | None = None
+        truncated: str | None = None
         view = None
         if engine is None:
             problem = (
@@ -291,9 +292,15 @@ async def endpoints_page(request: Request) -> Response:
                 "`pointsman bench run`."
             )
         else:
+            limit = console.settings.max_samples
             samples, regions, runs, last_run = await anyio.to_thread.run_sync(
-                functools.partial(read_samples, engine, since=since, region=region)
+                functools.partial(read_samples, engine, since=since, region=region, limit=limit)
             )
+            if len(samples) >= limit:
+                truncated = (
+                    f"Showing the newest {limit:,} samples of the range (from {_when(samples[0].at)} UTC); "
+                    "choose a shorter range or a region to see all, or raise [console] max_samples."
+                )
             view = build_view(
                 samples, regions, runs, last_run, state.catalog, attempts_by_endpoint(state.metrics)
             )
@@ -308,6 +315,7 @@ async def endpoints_page(request: Request) -> Response:
             "ranges": _ranges(hours),
             "range_label": dict(_ranges(hours)).get(hours, f"{hours:g} hours"),
             "problem": problem,
+            "truncated": truncated,
             "view": view,
             "catalogue": catalogue_prices(state.catalog),
             "ttft_chart": None,

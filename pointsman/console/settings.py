@@ -5,6 +5,7 @@
     window_hours = 168                 # default time range of the Endpoints charts
     spend_days = 14                    # days in the spend-by-day chart
     recent_requests = 25               # rows in the recent-requests table
+    max_samples = 20000                # latency samples read per Endpoints page (the newest of the range)
 
 Environment variables ``POINTSMAN_CONSOLE_*`` override the file (``POINTSMAN_CONSOLE_REPORTS='["a", "b"]'``).
 """
@@ -32,3 +33,9 @@ class ConsoleSettings(BaseSettings):
     )
     spend_days: int = Field(default=14, ge=1, le=366, description="Days in the spend-by-day chart.")
     recent_requests: int = Field(default=25, ge=1, le=1000, description="Rows of recent requests shown.")
+    max_samples: int = Field(
+        default=20_000,
+        ge=100,
+        le=1_000_000,
+        description="Latency samples read per Endpoints page (the newest of the range); more is slower.",
+    )
