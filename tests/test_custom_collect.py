@@ -181,6 +181,7 @@ def test_answers_keep_usage_cost_and_latency(world: tuple[Path, PersonaServer]) 
     )
     assert code == 0, err
     assert "cost spent:" in out and "this run:" in out
+    assert "collect" in err and "2/2" in err and "spent, 0 failed" in err  # the progress bar's last frame
     with CustomStore.open(root / "data", "u") as store:
         answers = store.answers(with_text=True)
         assert len(answers) == 2

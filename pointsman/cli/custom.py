@@ -387,6 +387,8 @@ def train_command(
         f"next: pointsman custom deploy {name}",
     ]
     typer.echo("\n".join(lines))
+    with CustomStore.open(_data_dir(), name) as store:
+        _summary(store, "train finished", {"held out": f"{summary.test_prompts} prompts (never trained on)"})
 
 
 @custom_app.command("deploy")
@@ -509,9 +511,19 @@ def calibrate_command(
     texts = [p.text for p in read_prompts(prompts)]
     spec = router or (f"router@{name}|q:1" if name else "router@q:1")
     engine = Router(catalog=_catalog(config_file))
-    result = calibrate_cost_weight(
-        texts, spec, max_strong_share=max_strong_share, engine=engine, strong=strong
-    )
+    iterations = 40
+    with _progress(_console(), "calibrate") as progress:
+        task = progress.add_task("calibrate", total=iterations + 3, info=f"{len(texts)} prompts, bisecting c")
+        result = calibrate_cost_weight(
+            texts,
+            spec,
+            max_strong_share=max_strong_share,
+            engine=engine,
+            strong=strong,
+            iterations=iterations,
+            on_step=lambda: progress.advance(task),
+        )
+        progress.update(task, completed=iterations + 3)
     if as_json:
         import dataclasses
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,8 +86,10 @@ def calibrate_cost_weight(
     engine: Router,
     strong: str | None = None,
     iterations: int = 40,
+    on_step: Callable[[], None] | None = None,
 ) -> Calibration:
-    """Fit ``c`` in ``router`` (a ``router@...`` string, possibly naming a custom router) on ``prompts``."""
+    """Fit ``c`` in ``router`` (a ``router@...`` string, possibly naming a custom router) on ``prompts``.
+    ``on_step`` is called after each replay of the sample (at most ``iterations + 3``)."""
     if not 0.0 <= max_strong_share <= 1.0:
         raise DataError(
             f"the strongest model's share must be within 0..1, got {max_strong_share}", field="share"
@@ -138,6 +140,8 @@ def calibrate_cost_weight(
         for t in texts:
             counts[local.rank(t, s, max_attempts=1).chosen.model] += 1
         curve.append((c, counts[strong] / len(texts)))
+        if on_step is not None:
+            on_step()
         return counts
 
     lo, hi = _LOG_LO, _LOG_HI
