@@ -149,7 +149,7 @@ def test_schedule_runs_every_interval(runner: CliRunner, tmp_path: Path) -> None
     from datetime import datetime
 
     gap = datetime.fromisoformat(starts[1]) - datetime.fromisoformat(starts[0])
-    assert gap.total_seconds() >= 0.36
+    assert gap.total_seconds() >= 0.35
 
 
 def test_prune(runner: CliRunner, tmp_path: Path) -> None:

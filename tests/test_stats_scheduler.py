@@ -124,3 +124,28 @@ def test_telemetry_keeps_samples_while_the_database_is_down(
     upgrade(engine)
     assert asyncio.run(telemetry.flush()) == 1 and telemetry.written == 1
     assert [s.ttft_ms for s in StatsStore(engine).samples()] == [9.0]
+
+
+def test_two_replicas_share_one_schedule(tmp_path: Path) -> None:
+    """Two schedulers of one region on one store (two gateway replicas): one benchmark per interval."""
+    from pointsman.gateway.testing import fake_catalog
+    from pointsman.providers.fake import FakeConfig, running_fake_provider
+    from pointsman.stats.bench import BenchConfig, plan_benchmark, run_scheduled
+
+    store = sqlite_store(tmp_path)
+    with running_fake_provider(FakeConfig(tokens=2)) as fake:
+        catalog = fake_catalog(fake.base_url, {"m@p": "fake-model"})
+        plan = plan_benchmark(catalog, BenchConfig(repeats=1, max_tokens=2, prompts=("short",), region="eu"))
+        results: list[object] = []
+
+        async def run_once() -> None:
+            results.append(await run_scheduled(plan, store, interval_s=60))
+
+        replicas = [BenchScheduler(run_once, store, region="eu", interval_s=60) for _ in range(2)]
+
+        async def go() -> None:
+            await asyncio.gather(*(r.tick() for r in replicas))  # both find a run due at once
+
+        asyncio.run(go())
+    assert sum(r is not None for r in results) == 1 and len(results) == 2
+    assert len(store.runs(region="eu")) == 1 and fake.stats.total() == 1

@@ -116,3 +116,27 @@ def test_two_replicas_share_one_store(store: StatsStore) -> None:
     assert replica_a.figures(catalog.endpoints())["m@p"].is_prior  # still cached
     replica_a.invalidate()
     assert replica_a.figures(catalog.endpoints())["m@p"].ttft_ms == 321.0
+
+
+def test_claim_run_lets_one_of_several_schedulers_win(store: StatsStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def claim(region: str) -> object:
+        return store.claim_run(
+            region=region,
+            endpoints=1,
+            planned_requests=1,
+            estimate_usd=Decimal(0),
+            budget_usd=None,
+            unless_started_within_s=3600,
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(claim, ["eu"] * 8 + ["us"] * 8))
+    assert sum(r is not None for r in results[:8]) == 1 and sum(r is not None for r in results[8:]) == 1
+    assert len(store.runs(region="eu")) == 1 and len(store.runs(region="us")) == 1
+    later = utcnow() + timedelta(hours=2)
+    assert store.claim_run(
+        region="eu", endpoints=1, planned_requests=1, estimate_usd=Decimal(0), budget_usd=None,
+        unless_started_within_s=3600, started_at=later,
+    ) is not None  # fmt: skip

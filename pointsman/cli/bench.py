@@ -187,7 +187,7 @@ def schedule_command(
     import asyncio
     from dataclasses import replace
 
-    from pointsman.stats.bench import plan_benchmark, run_benchmark
+    from pointsman.stats.bench import plan_benchmark, run_scheduled
     from pointsman.stats.scheduler import BenchScheduler
     from pointsman.stats.service import bench_config
     from pointsman.stats.store import StatsStore
@@ -200,7 +200,12 @@ def schedule_command(
     async def run_once() -> None:
         plan = plan_benchmark(catalog, bench)
         typer.echo(f"benchmark: {plan.describe()}")
-        result = await run_benchmark(plan, store)
+        result = await run_scheduled(plan, store, interval_s=interval_s)
+        if result is None:
+            typer.echo(
+                f"skipped: another process started a run of region {bench.region!r} within the interval"
+            )
+            return
         typer.echo(
             f"run {result.run.id[:8]} done: {result.failures} failure(s), spent ${result.run.cost_usd}"
         )

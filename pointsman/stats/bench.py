@@ -44,9 +44,11 @@ __all__ = [
     "BenchConfig",
     "BenchPlan",
     "BenchResult",
+    "check_plan",
     "measure_stream",
     "plan_benchmark",
     "run_benchmark",
+    "run_scheduled",
     "upstream_for",
 ]
 
@@ -228,16 +230,8 @@ async def measure_stream(
     )
 
 
-async def run_benchmark(
-    plan: BenchPlan,
-    store: StatsStore,
-    providers: dict[str, Provider] | None = None,
-    *,
-    on_sample: Callable[[Sample], None] | None = None,
-) -> BenchResult:
-    """Run ``plan``, store its run and samples, and return them. ``providers`` (API style → adapter) default to
-    fresh adapters over one HTTP client for this run. A plan whose estimate exceeds the budget is refused
-    before anything is sent."""
+def check_plan(plan: BenchPlan) -> None:
+    """Refuse a plan whose worst-case cost is above its budget, or that has no endpoint."""
     config = plan.config
     if plan.estimate_usd > config.budget_usd:
         raise InvalidRequestError(
@@ -249,14 +243,51 @@ async def run_benchmark(
             "no endpoint to benchmark: every enabled endpoint needs an API key that is not set "
             f"({'; '.join(sorted(set(plan.skipped.values())))}); set a key or name endpoints with --endpoints"
         )
+
+
+async def run_scheduled(
+    plan: BenchPlan, store: StatsStore, providers: dict[str, Provider] | None = None, *, interval_s: float
+) -> BenchResult | None:
+    """Run ``plan`` unless another process already started a run of its region in the last ``interval_s``
+    (then None): what a scheduler calls, so replicas sharing a store share one schedule."""
+    check_plan(plan)
     run = await asyncio.to_thread(
-        store.start_run,
-        region=config.region,
+        store.claim_run,
+        region=plan.config.region,
         endpoints=len(plan.endpoints),
         planned_requests=plan.requests,
         estimate_usd=plan.estimate_usd,
-        budget_usd=config.budget_usd,
+        budget_usd=plan.config.budget_usd,
+        unless_started_within_s=interval_s * 0.99,  # the scheduler's own wake-up may be a hair early
     )
+    if run is None:
+        return None
+    return await run_benchmark(plan, store, providers, run=run)
+
+
+async def run_benchmark(
+    plan: BenchPlan,
+    store: StatsStore,
+    providers: dict[str, Provider] | None = None,
+    *,
+    on_sample: Callable[[Sample], None] | None = None,
+    run: RunInfo | None = None,
+) -> BenchResult:
+    """Run ``plan``, store its run and samples, and return them. ``providers`` (API style → adapter) default to
+    fresh adapters over one HTTP client for this run. A plan whose estimate exceeds the budget is refused
+    before anything is sent. ``run``: an already recorded run to fill (see ``run_scheduled``)."""
+    config = plan.config
+    check_plan(plan)
+    if run is None:
+        run = await asyncio.to_thread(
+            store.start_run,
+            region=config.region,
+            endpoints=len(plan.endpoints),
+            planned_requests=plan.requests,
+            estimate_usd=plan.estimate_usd,
+            budget_usd=config.budget_usd,
+        )
+    run_id = run.id
     client: httpx.AsyncClient | None = None
     if providers is None:
         from pointsman.providers.registry import build_providers
@@ -277,7 +308,7 @@ async def run_benchmark(
                     "benchmark",
                     False,
                     config.region,
-                    run_id=run.id,
+                    run_id=run_id,
                     prompt=prompt,
                     error=BUDGET_SKIP,
                 )
@@ -291,7 +322,7 @@ async def run_benchmark(
                     max_tokens=config.max_tokens,
                     timeouts=config.timeouts,
                     region=config.region,
-                    run_id=run.id,
+                    run_id=run_id,
                     prompt=prompt,
                 )
                 # What it cost when the provider said; the worst case when it did not.
@@ -315,7 +346,7 @@ async def run_benchmark(
         if failures and note is None:
             note = f"{failures} of {len(samples)} request(s) failed"
         await asyncio.shield(asyncio.to_thread(store.add_samples, samples))
-        run = await asyncio.shield(
-            asyncio.to_thread(store.finish_run, run.id, status=status, cost_usd=cost, note=note)
+        finished = await asyncio.shield(
+            asyncio.to_thread(store.finish_run, run_id, status=status, cost_usd=cost, note=note)
         )
-    return BenchResult(run, sorted(samples, key=lambda s: (s.endpoint, s.prompt or "", s.created_at)))
+    return BenchResult(finished, sorted(samples, key=lambda s: (s.endpoint, s.prompt or "", s.created_at)))

@@ -83,13 +83,17 @@ class StatsService:
         if self.latency is not None:
             self._tasks.append(asyncio.create_task(self.latency.refresh_forever(), name="pointsman-figures"))
         if self.settings.schedule:
-            from pointsman.stats.bench import plan_benchmark, run_benchmark
+            from pointsman.stats.bench import plan_benchmark, run_scheduled
 
             config = bench_config(self.settings)
+            interval_s = self.settings.bench_interval_s
 
             async def run_once() -> None:
-                await run_benchmark(plan_benchmark(self.catalog, config), self.store, providers)
-                if self.latency is not None:  # route on the new figures now, not at the next reload
+                plan = plan_benchmark(self.catalog, config)
+                result = await run_scheduled(plan, self.store, providers, interval_s=interval_s)
+                if (
+                    result is not None and self.latency is not None
+                ):  # route on the new figures now, not at the next reload
                     await asyncio.to_thread(self.latency.refresh)
 
             self.scheduler = BenchScheduler(

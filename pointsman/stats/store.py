@@ -8,6 +8,7 @@ the rolling figures.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from collections.abc import Iterable, Sequence
@@ -16,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, delete, func, insert, select, update
+from sqlalchemy import Engine, Table, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from pointsman.db import create_db_engine, upgrade, utcnow
@@ -190,11 +191,47 @@ class StatsStore:
         budget_usd: Decimal | None,
         started_at: datetime | None = None,
     ) -> RunInfo:
+        """Record a new run (status ``running``)."""
+        found = self._insert_run(
+            region, endpoints, planned_requests, estimate_usd, budget_usd, started_at, None
+        )
+        assert found is not None
+        return found
+
+    def claim_run(
+        self,
+        *,
+        region: str,
+        endpoints: int,
+        planned_requests: int,
+        estimate_usd: Decimal,
+        budget_usd: Decimal | None,
+        unless_started_within_s: float,
+        started_at: datetime | None = None,
+    ) -> RunInfo | None:
+        """Record a new run only when no run of ``region`` started in the last ``unless_started_within_s``
+        seconds, atomically across processes (SQLite's write lock, or a PostgreSQL advisory lock per region):
+        of several schedulers that find a run due at once, one gets it and the others get None."""
+        return self._insert_run(
+            region, endpoints, planned_requests, estimate_usd, budget_usd, started_at, unless_started_within_s
+        )
+
+    def _insert_run(
+        self,
+        region: str,
+        endpoints: int,
+        planned_requests: int,
+        estimate_usd: Decimal,
+        budget_usd: Decimal | None,
+        started_at: datetime | None,
+        unless_started_within_s: float | None,
+    ) -> RunInfo | None:
         run_id = uuid.uuid4().hex
+        now = started_at or utcnow()
         values = {
             "id": run_id,
             "region": region,
-            "started_at": started_at or utcnow(),
+            "started_at": now,
             "finished_at": None,
             "status": "running",
             "endpoints": endpoints,
@@ -204,7 +241,18 @@ class StatsStore:
             "cost_usd": None,
             "note": None,
         }
-        with self.engine.begin() as conn:
+        with self.engine.begin() as conn:  # BEGIN IMMEDIATE on SQLite: the check and the insert are one step
+            if unless_started_within_s is not None:
+                if conn.dialect.name == "postgresql":
+                    key = int.from_bytes(
+                        hashlib.sha256(f"pointsman-bench:{region}".encode()).digest()[:8], "big"
+                    )
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key - (1 << 63)})
+                last = conn.execute(
+                    select(func.max(runs_t.c.started_at)).where(runs_t.c.region == region)
+                ).scalar()
+                if last is not None and (now - last).total_seconds() < unless_started_within_s:
+                    return None
             conn.execute(insert(runs_t).values(**values))
         return self.run(run_id)
 
