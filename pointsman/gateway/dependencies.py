@@ -54,11 +54,12 @@ class GatewayState:
         return found
 
 
-def get_state(request: Request) -> GatewayState:
+async def get_state(request: Request) -> GatewayState:
+    # async on purpose: FastAPI runs plain ``def`` dependencies in a worker thread, a hop per request
     return request.app.state.gateway
 
 
-def get_gateway_settings(state: GatewayState = Depends(get_state)) -> GatewaySettings:
+async def get_gateway_settings(state: GatewayState = Depends(get_state)) -> GatewaySettings:
     return state.settings
 
 

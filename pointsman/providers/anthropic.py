@@ -28,6 +28,7 @@ from pointsman.providers.base import (
     Timeouts,
     Upstream,
     decode_json,
+    drain_and_close,
     map_transport_error,
     status_error,
 )
@@ -347,11 +348,14 @@ class AnthropicProvider(Provider):
         except httpx.HTTPError as exc:
             raise map_transport_error(upstream, exc) from exc
         translator = _StreamTranslator(upstream)
+        ended = False  # set when the stream finished normally: then the rest of the body is drained
+        chunks: AsyncIterator[bytes] | None = None
         try:
             if resp.status_code >= 400:
                 raise status_error(upstream, resp.status_code, await resp.aread(), resp.headers)
             decoder = SSEDecoder()
-            async for raw in resp.aiter_bytes():
+            chunks = resp.aiter_bytes()
+            async for raw in chunks:
                 for event in decoder.feed(raw):
                     data = decode_json(upstream, event.data, "a stream event")
                     if not isinstance(data, dict):
@@ -362,6 +366,7 @@ class AnthropicProvider(Provider):
                     for chunk in translator.translate(event.event, data):
                         yield chunk
                     if translator.done:
+                        ended = True
                         return
             raise UpstreamConnectionError(
                 f"{upstream.endpoint} closed the stream before message_stop; the answer may be truncated",
@@ -370,4 +375,4 @@ class AnthropicProvider(Provider):
         except httpx.HTTPError as exc:
             raise map_transport_error(upstream, exc) from exc
         finally:
-            await resp.aclose()
+            await drain_and_close(resp, chunks if ended else None)

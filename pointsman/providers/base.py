@@ -13,7 +13,10 @@ endpoint, so nothing above this layer sees a library exception.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email.utils
+import functools
 import json
 import math
 import time
@@ -39,6 +42,7 @@ __all__ = [
     "Timeouts",
     "Upstream",
     "decode_json",
+    "drain_and_close",
     "map_transport_error",
     "parse_retry_after",
     "status_error",
@@ -48,6 +52,7 @@ ChatBody = dict[str, Any]
 
 # Statuses that say "the request itself is wrong": passed through to the client rather than retried.
 _CLIENT_STATUSES = frozenset({400, 404, 413, 422})
+_DRAIN_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +88,13 @@ class Timeouts:
     total_s: float = 600.0
 
     def httpx_timeout(self) -> httpx.Timeout:
-        return httpx.Timeout(self.total_s, connect=self.connect_s, pool=self.connect_s)
+        return _httpx_timeout(self)
+
+
+@functools.lru_cache(maxsize=64)
+def _httpx_timeout(timeouts: Timeouts) -> httpx.Timeout:
+    """One ``httpx.Timeout`` per distinct ``Timeouts`` (not one per request)."""
+    return httpx.Timeout(timeouts.total_s, connect=timeouts.connect_s, pool=timeouts.connect_s)
 
 
 class Provider(ABC):
@@ -199,3 +210,15 @@ def decode_json(upstream: Upstream, raw: bytes | str, what: str) -> Any:
         raise UpstreamProtocolError(
             f"{upstream.endpoint} sent {what} that is not JSON: {excerpt!r}", endpoint=upstream.endpoint
         ) from exc
+
+
+async def drain_and_close(resp: httpx.Response, rest: AsyncIterator[bytes] | None) -> None:
+    """Close ``resp``. When the stream ended normally (``rest`` is its byte iterator), first read what is left
+    — after ``[DONE]`` only the chunked terminator, normally in the same packet — so the connection goes back
+    to the pool instead of being closed; give up after a moment."""
+    if rest is not None and not resp.is_closed:
+        with contextlib.suppress(httpx.HTTPError, TimeoutError):
+            async with asyncio.timeout(_DRAIN_S):
+                async for _ in rest:
+                    pass
+    await resp.aclose()

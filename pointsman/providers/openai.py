@@ -25,6 +25,7 @@ from pointsman.providers.base import (
     Timeouts,
     Upstream,
     decode_json,
+    drain_and_close,
     map_transport_error,
     status_error,
 )
@@ -97,13 +98,17 @@ class OpenAIProvider(Provider):
             resp = await self.client.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise map_transport_error(upstream, exc) from exc
+        ended = False  # set when the stream finished normally: then the rest of the body is drained
+        chunks: AsyncIterator[bytes] | None = None
         try:
             if resp.status_code >= 400:
                 raise status_error(upstream, resp.status_code, await resp.aread(), resp.headers)
             decoder = SSEDecoder()
-            async for raw in resp.aiter_bytes():
+            chunks = resp.aiter_bytes()
+            async for raw in chunks:
                 for event in decoder.feed(raw):
                     if event.data == "[DONE]":
+                        ended = True
                         return
                     chunk = decode_json(upstream, event.data, "a stream event")
                     if not isinstance(chunk, dict):
@@ -124,4 +129,4 @@ class OpenAIProvider(Provider):
         except httpx.HTTPError as exc:
             raise map_transport_error(upstream, exc) from exc
         finally:
-            await resp.aclose()
+            await drain_and_close(resp, chunks if ended else None)

@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from pointsman.errors import UpstreamError
 from pointsman.gateway.billing import Usage
-from pointsman.gateway.dependencies import GatewayState, api_key_of, get_state
+from pointsman.gateway.dependencies import GatewayState, api_key_of
 from pointsman.gateway.fallback import Attempt, Candidate, StreamSession
 from pointsman.gateway.requests import ChatRequest, parse_chat_request, read_body
 from pointsman.gateway.routing import Resolution
@@ -57,8 +57,9 @@ def _usage_of(reply_usage: Any, messages: list[dict[str, Any]], text: str) -> Us
 
 
 @router.post("/v1/chat/completions")
-async def chat_completions(request: Request, state: GatewayState = Depends(get_state)) -> Response:
+async def chat_completions(request: Request) -> Response:
     started = time.perf_counter()
+    state: GatewayState = request.app.state.gateway  # not Depends: this is the hot path
     settings = state.settings
     account = await state.billing.authenticate(api_key_of(request))
     body, req = parse_chat_request(await read_body(request, settings.max_body_bytes), settings)
