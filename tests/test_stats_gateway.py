@@ -51,7 +51,11 @@ def test_routed_streams_record_ttft_and_itl(tmp_path: Path) -> None:
     with running_fake_provider(FakeConfig(tokens=8)) as fake:
         catalog = fake_catalog(
             fake.base_url,
-            {"m@p": "fake-model#ttft_ms=80&itl_ms=10", "m@broken": "fake-model#fault=close_early&after=3"},
+            {
+                "m@p": "fake-model#ttft_ms=80&itl_ms=10",
+                "m@broken": "fake-model#fault=close_early&after=3",
+                "m@empty": "fake-model#tokens=0",
+            },
         )
         app = create_app(
             settings, catalog=catalog, billing=OpenAccessBilling(), gateway_settings=GATEWAY, stats=FAST_FLUSH
@@ -65,10 +69,11 @@ def test_routed_streams_record_ttft_and_itl(tmp_path: Path) -> None:
             # A stream that breaks after its first tokens: a failed traffic sample.
             with pytest.raises(Exception, match=r"truncated|broke"):
                 _stream(client, "m@broken")
+            assert _stream(client, "m@empty") == ""  # a stream with no content: a failed sample
             store = StatsStore.open(settings, migrate=False)
-            _wait_for(lambda: len(store.samples(source="traffic")) >= 4)
+            _wait_for(lambda: len(store.samples(source="traffic")) >= 5)
     samples = store.samples(source="traffic")
-    assert len(samples) == 4  # written again on shutdown: nothing lost, nothing doubled
+    assert len(samples) == 5  # written again on shutdown: nothing lost, nothing doubled
     good = [s for s in samples if s.endpoint == "m@p"]
     assert len(good) == 3
     for sample in good:
@@ -78,6 +83,8 @@ def test_routed_streams_record_ttft_and_itl(tmp_path: Path) -> None:
         assert sample.usage_reported and sample.output_tokens == 8
     (broken,) = [s for s in samples if s.endpoint == "m@broken"]
     assert not broken.ok and broken.error == "upstream_connection_error" and broken.ttft_ms is None
+    (empty,) = [s for s in samples if s.endpoint == "m@empty"]
+    assert not empty.ok and (empty.error or "").startswith("no tokens streamed") and empty.ttft_ms is None
     store.close()
 
 

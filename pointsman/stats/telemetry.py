@@ -111,7 +111,10 @@ class TrafficTelemetry:
                 endpoint, ttft_s=session.first_token_s, chunk_times=times, usage=usage, error=exc.code
             )
             raise
-        self.observe(endpoint, ttft_s=session.first_token_s, chunk_times=times, usage=usage)
+        # A stream that ended with no content at all (only a finish reason) has no time to first token.
+        empty = not times and not any(_has_content(c) for c in session.head)
+        error = "no tokens streamed: the stream ended without any content" if empty else None
+        self.observe(endpoint, ttft_s=session.first_token_s, chunk_times=times, usage=usage, error=error)
 
     async def flush(self) -> int:
         """Write the buffered samples now; returns how many. On a database error they stay buffered."""
