@@ -271,3 +271,14 @@ def test_page_views_do_not_use_up_a_keys_rate_limit_but_try_it_does(stack: Conso
         third = c.post("/console/try", data=form)
     assert third.status_code == 429
     assert 'data-testid="try-error"' in third.text and "per minute" in third.text
+
+
+def test_pages_run_no_scripts_and_cannot_be_framed(stack: ConsoleStack) -> None:
+    with stack.client(stack.alice) as c:
+        for panel in PANELS:
+            r = c.get(f"/console/{panel}")
+            policy = r.headers["content-security-policy"]
+            assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy, panel
+            assert r.headers["cache-control"] == "no-store" and "<script" not in r.text
+    with stack.client() as c:
+        assert "frame-ancestors 'none'" in c.get("/console/login").headers["content-security-policy"]

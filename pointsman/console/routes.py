@@ -169,10 +169,23 @@ def _templates() -> jinja2.Environment:
     return env
 
 
+# The pages run no script at all and load only the gateway's own stylesheet; forms post back to the console;
+# no other site may frame them (the login form) and nothing is cached (balances, spend).
+PAGE_HEADERS = {
+    "cache-control": "no-store",
+    "content-security-policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
+
+
 def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     defaults = {"viewer": None, "panel": "", "title": "Console", "account_query": ""}
     html = _templates().get_template(template).render(**{**defaults, **context})
-    return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
+    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
 
 def _login_page(request: Request, message: str | None, status: int) -> HTMLResponse:
