@@ -8,10 +8,10 @@ OUT=${1:?give an output directory}
 DATA=${POINTSMAN_SHARED_DATA:-../shared/data}
 PRICES=(--prices "$DATA/prices.json" --prices benchmarks/eval_prices_extra.json)
 mkdir -p "$OUT"
-nice -n 10 .venv/bin/pointsman eval --data "$DATA/routing" "${PRICES[@]}" --out "$OUT/per-file"
+nice -n 10 .venv/bin/pointsman eval --data "$DATA/routing" "${PRICES[@]}" --max-prompts "${MAX_PROMPTS:-1000}" --out "$OUT/per-file"
 EXTRA=()
 for f in "$DATA"/routing/*.jsonl.gz; do
   case "$f" in *arena-bench-v1-dev*) ;; *) EXTRA+=(--train-extra "$f") ;; esac
 done
 nice -n 10 .venv/bin/pointsman eval --data "$DATA/routing/arena-bench-v1-dev.jsonl.gz" "${EXTRA[@]}" \
-  "${PRICES[@]}" --out "$OUT/arena-with-extra"
+  "${PRICES[@]}" --max-prompts "${MAX_PROMPTS:-1000}" --out "$OUT/arena-with-extra"

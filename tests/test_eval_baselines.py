@@ -62,7 +62,7 @@ def test_random_is_uniform_seeded_and_checks_models() -> None:
 
 
 def test_best_single_predicts_each_models_mean_on_the_target_source() -> None:
-    records = two_topics(10) + [rec(99, "other", {"a": 0.0, "b": 1.0, "z": 0.5}, source="other")]
+    records = [*two_topics(10), rec(99, "other", {"a": 0.0, "b": 1.0, "z": 0.5}, source="other")]
     scorer = load_registry()["best-single"].fit(records, target_source="s")
     pred = scorer.predict(["anything", "else"], ["a", "b"])
     assert pred.quality.tolist() == [[0.9, 0.4], [0.9, 0.4]]

@@ -61,7 +61,7 @@ def eval_command(
         list[Path] | None,
         typer.Option(
             "--prices",
-            help="JSON {model: [input, output]} USD per 1M tokens; repeatable, later wins. "
+            help="JSON object mapping each model to its (input, output) USD per 1M tokens; repeatable, later wins. "
             "Default: the catalogue's cheapest endpoint per model.",
         ),
     ] = None,
@@ -88,7 +88,11 @@ def eval_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for splits, subsampling, bootstrap and training.")] = 0,
     max_prompts: Annotated[
-        int, typer.Option(help="Subsample each file to this many distinct prompts (seeded).")
+        int,
+        typer.Option(
+            help="Subsample each file to this many distinct training prompts (seeded); a source's "
+            "own test split is kept whole."
+        ),
     ] = 3000,
     all_prompts: Annotated[
         bool, typer.Option("--all-prompts", help="Use every prompt (no subsampling).")
