@@ -196,12 +196,13 @@ class StatsLatency:
         self._background = True
         try:
             while True:
-                await asyncio.to_thread(self._safe_refresh)
+                await asyncio.to_thread(self.reload)
                 await asyncio.sleep(self.refresh_s)
         finally:
             self._background = False
 
-    def _safe_refresh(self) -> None:
+    def reload(self) -> None:
+        """``refresh``, but a database error keeps the last figures (or the priors) and logs a warning."""
         try:
             self.refresh()
         except SQLAlchemyError as exc:

@@ -68,6 +68,7 @@ class StatsService:
                 max_samples=stats.max_samples,
                 refresh_s=stats.refresh_s,
             )
+            latency.reload()  # loaded before the first request, which then never waits for the database
         telemetry = None
         if stats.telemetry:
             telemetry = TrafficTelemetry(
