@@ -271,3 +271,29 @@ def test_import_routing_jsonl_keeps_lengths_and_costs(tmp_path: Path) -> None:
     ):
         (tmp_path / "x.parquet").write_text("")
         import_file(store, tmp_path / "x.parquet")
+
+
+def test_a_second_run_on_a_busy_router_is_refused(world: tuple[Path, PersonaServer]) -> None:
+    from pointsman.cli.app import build_app
+
+    root, server = world
+    prompts = write_prompts(root / "prompts.jsonl", 2)
+    args = [
+        "custom",
+        "collect",
+        "--name",
+        "busy",
+        "--prompts",
+        str(prompts),
+        "--models",
+        "strong-model@fake",
+        "--yes",
+    ]
+    with CustomStore.open(root / "data", "busy", create=True) as store, store.exclusive("custom collect"):
+        result = CliRunner().invoke(build_app(), args)
+        assert result.exit_code != 0
+        assert "busy: 'custom collect' (pid" in str(result.exception)
+        assert "is running on it" in str(result.exception)
+    assert sum(server.counts.values()) == 0
+    code, _, err = invoke(*args)
+    assert code == 0, err  # the lock went with the first run

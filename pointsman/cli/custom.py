@@ -127,7 +127,7 @@ def collect_command(
     catalog = _catalog(config_file)
     endpoints = resolve_endpoints(catalog, models.split(","))
     rows = read_prompts(prompts) if prompts is not None else None
-    with CustomStore.open(_data_dir(), name, create=True) as store:
+    with CustomStore.open(_data_dir(), name, create=True) as store, store.exclusive("custom collect"):
         if rows is not None:
             added = store.add_prompts(rows)
             console.print(f"{len(rows)} prompts in {prompts} ({added} new)")
@@ -222,7 +222,7 @@ def judge_command(
     catalog = _catalog(config_file)
     judge_endpoint = next(iter(resolve_endpoints(catalog, [judge]).values()))
     template = load_rubric(rubric)
-    with CustomStore.open(_data_dir(), name) as store:
+    with CustomStore.open(_data_dir(), name) as store, store.exclusive("custom judge"):
         if reference is not None:
             console.print(f"{read_references(reference, store)} reference answers attached")
         plan = plan_judging(store, judge_endpoint.name)
@@ -316,7 +316,7 @@ def import_command(
     from pointsman.custom.importer import import_file
     from pointsman.custom.store import CustomStore
 
-    with CustomStore.open(_data_dir(), name, create=True) as store:
+    with CustomStore.open(_data_dir(), name, create=True) as store, store.exclusive("custom import"):
         outcome = import_file(store, file, scale=scale)
         _summary(
             store,
@@ -365,7 +365,11 @@ def train_command(
     options = TrainOptions(
         steps=steps, lr=lr, test_fraction=test_fraction, seed=seed, bootstrap=bootstrap, plots=plots
     )
-    with CustomStore.open(_data_dir(), name) as store, _progress(console, None) as progress:
+    with (
+        CustomStore.open(_data_dir(), name) as store,
+        store.exclusive("custom train"),
+        _progress(console, None) as progress,
+    ):
         summary = train_custom(
             store,
             catalog,

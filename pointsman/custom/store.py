@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from pointsman.errors import DataError, UnknownNameError
+from pointsman.errors import DataError, InvalidRequestError, UnknownNameError
 
 __all__ = [
     "Answer",
@@ -161,6 +161,34 @@ class CustomStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def exclusive(self, what: str) -> Iterator[None]:
+        """Hold the router's lock while ``what`` runs: two runs on one router would each take the other's
+        in-flight requests for lost ones and buy them again. The OS drops the lock when a process dies."""
+        import fcntl
+
+        handle = (self.directory / ".lock").open("a+", encoding="utf-8")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another command"
+                raise InvalidRequestError(
+                    f"custom router {self.name!r} is busy: {holder} is running on it; wait for it to finish "
+                    "(or stop it with Ctrl-C) and run this again"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"'{what}' (pid {os.getpid()})")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            handle.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
