@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -40,8 +40,9 @@ TRAFFIC_BINS = 48
 MAX_POINTS = 96
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):
+    """One latency sample as the console reads it (a tuple: tens of thousands are built per page)."""
+
     endpoint: str
     region: str
     at: datetime
