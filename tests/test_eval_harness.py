@@ -60,6 +60,8 @@ def test_references_and_routers_are_consistent(result) -> None:  # type: ignore[
         assert 0 <= r.apgr <= 1 and r.apgr <= oracle.apgr
         assert 0 <= r.cpt50 <= r.cpt80 <= 1
         assert len(r.points_cost) == len(r.lambdas) == 62
+        assert r.aiq_gain == pytest.approx(r.aiq - hull.aiq)
+        assert r.aiq_gain_ci is not None and r.aiq_gain_ci[0] <= r.aiq_gain_ci[1]
     assert hull.aiq <= oracle.aiq
     assert hull.apgr == 0.5
     # The oracle reaches the best single's quality for a fraction of its cost on this fixture.
@@ -91,7 +93,15 @@ def test_report_files_and_plots(result, tmp_path: Path) -> None:  # type: ignore
     assert d["references"]["oracle"]["pgr_curve"]["pgr"][-1] == pytest.approx(1.0)
     assert d["split"]["kind"] == "k-fold"
     md = (out / "report.md").read_text()
-    for name in ("| knn |", "| *oracle* |", "| big |", "5-fold cross-validation", "AIQ = area under"):
+    assert d["routers"]["knn"]["aiq_minus_singles_hull"] == pytest.approx(result.routers["knn"].aiq_gain)
+    for name in (
+        "| knn |",
+        "| *oracle* |",
+        "| big |",
+        "5-fold cross-validation",
+        "AIQ = area under",
+        "AIQ − mixing",
+    ):
         assert name in md
 
 

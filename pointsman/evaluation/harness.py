@@ -105,6 +105,9 @@ class RouterResult:
     cpt80: float | None = None
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
+    aiq_boot: np.ndarray | None = None  # (B,) AIQ on each bootstrap resample
+    aiq_gain: float | None = None  # AIQ minus the singles hull's AIQ
+    aiq_gain_ci: tuple[float, float] | None = None  # paired bootstrap interval of that difference
 
 
 @dataclass
@@ -249,6 +252,7 @@ def _curve_result(
         aiq_ci=_ci(aiqs),
         quality_at_best_single_cost=quality_at_cost(hull, ctx.best_cost),
         cost_to_match_best_single=cost_to_match(hull, ctx.best_quality),
+        aiq_boot=np.asarray(aiqs),
     )
 
 
@@ -288,6 +292,7 @@ def _singles_hull_result(quality: np.ndarray, cost: np.ndarray, ctx: _Context) -
         aiq_ci=_ci(aiqs),
         quality_at_best_single_cost=quality_at_cost(hull, ctx.best_cost),
         cost_to_match_best_single=cost_to_match(hull, ctx.best_quality),
+        aiq_boot=np.asarray(aiqs),
         apgr=0.5,  # mixing the pair at random recovers the gap in proportion: PGR(x) = x
         cpt50=0.5,
         cpt80=0.8,
@@ -436,6 +441,11 @@ def evaluate_dataset(
     if pair:
         _pair_metrics(oracle, quality[:, s] - quality[:, w], quality[:, s], quality[:, w], boot)
     hull = _singles_hull_result(quality, cost, ctx)
+    for r in [*routers.values(), oracle]:
+        # Paired: the same resampled prompts for the router and for mixing single models.
+        r.aiq_gain = r.aiq - hull.aiq
+        if r.aiq_boot is not None and hull.aiq_boot is not None and r.aiq_boot.size:
+            r.aiq_gain_ci = _ci(list(r.aiq_boot - hull.aiq_boot))
     if pair is None or abs(singles_q[s] - singles_q[w]) < 1e-12:
         hull.apgr = hull.cpt50 = hull.cpt80 = None
         if pair:

@@ -42,6 +42,8 @@ def _router_to_dict(r: RouterResult) -> dict[str, Any]:
         "kind": r.kind,
         "aiq": r.aiq,
         "aiq_ci95": list(r.aiq_ci) if r.aiq_ci else None,
+        "aiq_minus_singles_hull": _num(r.aiq_gain),
+        "aiq_minus_singles_hull_ci95": list(r.aiq_gain_ci) if r.aiq_gain_ci else None,
         "quality_at_best_single_cost": _num(r.quality_at_best_single_cost),
         "cost_to_match_best_single_usd": _num(r.cost_to_match_best_single),
         "apgr": _num(r.apgr),
@@ -116,6 +118,13 @@ def _ci(value: float | None, ci: tuple[float, float] | None) -> str:
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+def _signed(value: float, ci: tuple[float, float] | None) -> str:
+    text = f"{value:+.3f}"
+    if ci is not None:
+        text += f" [{ci[0]:+.3f}, {ci[1]:+.3f}]"
+    return text
+
+
 def _pct(x: float | None) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
 
@@ -130,8 +139,9 @@ def _row(d: DatasetResult, label: str, r: RouterResult) -> str:
     match_text = (
         "never" if match is None else f"{_usd_k(match)} ({_pct(match / best_cost) if best_cost else '–'})"
     )
+    gain = "–" if r.aiq_gain is None else _signed(r.aiq_gain, r.aiq_gain_ci)
     return (
-        f"| {label} | {_ci(r.aiq, r.aiq_ci)} | {_ci(r.apgr, r.apgr_ci)} | {_pct(r.cpt50)} | {_pct(r.cpt80)} | "
+        f"| {label} | {_ci(r.aiq, r.aiq_ci)} | {gain} | {_ci(r.apgr, r.apgr_ci)} | {_pct(r.cpt50)} | {_pct(r.cpt80)} | "
         f"{_f(r.quality_at_best_single_cost)} | {match_text} |"
     )
 
@@ -146,7 +156,9 @@ def render_markdown(results: Sequence[DatasetResult], meta: dict[str, Any]) -> s
     lines.append(
         "APGR/CPT follow RouteLLM on the strong/weak pair: the router sends the prompts with the largest "
         "predicted margin to the strong model; PGR = (quality − weak) / (strong − weak); APGR is the area "
-        "under PGR vs the share of strong calls; CPT(x%) is the share of strong calls needed to reach PGR x."
+        "under PGR vs the share of strong calls; CPT(x%) is the share of strong calls needed to reach PGR x. "
+        "'AIQ − mixing singles' is the router's AIQ minus that of the convex hull of single models, with a "
+        "paired bootstrap interval: an interval above 0 is a gain that is not noise."
     )
     lines.append("")
     for d in results:
@@ -165,10 +177,10 @@ def render_markdown(results: Sequence[DatasetResult], meta: dict[str, Any]) -> s
             lines.append(f"- note: {note}")
         lines.append("")
         lines.append(
-            "| router | AIQ [95% CI] | APGR [95% CI] | CPT(50%) | CPT(80%) | quality @ best-single cost | "
-            "cost to match best single (per 1,000 prompts) |"
+            "| router | AIQ [95% CI] | AIQ − mixing singles [95% CI] | APGR [95% CI] | CPT(50%) | CPT(80%) | "
+            "quality @ best-single cost | cost to match best single (per 1,000 prompts) |"
         )
-        lines.append("| --- | --- | --- | --- | --- | --- | --- |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for name, r in d.routers.items():
             lines.append(_row(d, name, r))
         lines.append(_row(d, "*oracle*", d.references["oracle"]))
