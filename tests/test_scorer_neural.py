@@ -187,3 +187,18 @@ def test_cli_train_and_adapt(tmp_path: Path) -> None:
     config.write_text('{"learning_rate": 1}')
     bad = CliRunner().invoke(build_app(), ["train", "--data", str(data), "--config", str(config)])
     assert isinstance(bad.exception, ConfigError) and "learning_rate" in str(bad.exception)
+
+
+def test_models_without_a_latent_fall_back(checkpoint: Path) -> None:
+    from pointsman.scorer.prior import PriorScorer
+
+    prior = PriorScorer({"gpt-x": (0.7, 0.1)})
+    scorer = NeuralScorer.load(checkpoint, encoder=tiny_encoder(), fallback=prior)
+    assert "gpt-x" in scorer.models
+    pred = scorer.predict([CODE, POEM], ["gpt-x", "coder"])
+    np.testing.assert_allclose(pred.quality[:, 0], [0.7, 0.7], atol=1e-6)
+    alone = NeuralScorer.load(checkpoint, encoder=tiny_encoder()).predict([CODE, POEM], ["coder"])
+    np.testing.assert_allclose(pred.quality[:, 1], alone.quality[:, 0], atol=1e-6)
+    assert pred.uncertainty is not None and pred.uncertainty[0, 0] == pytest.approx(0.1)
+    only_prior = scorer.predict([CODE], ["gpt-x"])
+    assert only_prior.quality[0, 0] == pytest.approx(0.7)

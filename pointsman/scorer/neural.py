@@ -46,10 +46,16 @@ class NeuralScorer(Scorer):
     name = "neural"
 
     def __init__(
-        self, model: LatentScorer, *, encoder: LoadedEncoder | None = None, source: str | None = None
+        self,
+        model: LatentScorer,
+        *,
+        encoder: LoadedEncoder | None = None,
+        source: str | None = None,
+        fallback: Scorer | None = None,
     ) -> None:
         self.model = model.eval()
         self._encoder = encoder
+        self.fallback = fallback  # scores the models the checkpoint has no latent for (e.g. the prior)
         self.source = source or model.config.default_source
         if self.source not in model.config.sources and self.source not in model.config.head_of:
             raise ScorerError(
@@ -58,13 +64,17 @@ class NeuralScorer(Scorer):
 
     @classmethod
     def load(
-        cls, checkpoint: str | os.PathLike[str] | None = None, *, encoder: LoadedEncoder | None = None
+        cls,
+        checkpoint: str | os.PathLike[str] | None = None,
+        *,
+        encoder: LoadedEncoder | None = None,
+        fallback: Scorer | None = None,
     ) -> NeuralScorer:
         from pointsman.scorer.checkpoint import load_model
 
         path = Path(checkpoint) if checkpoint is not None else packaged_checkpoint()
         model, _ = load_model(path)
-        return cls(model, encoder=encoder)
+        return cls(model, encoder=encoder, fallback=fallback)
 
     @property
     def encoder(self) -> LoadedEncoder:
@@ -74,7 +84,10 @@ class NeuralScorer(Scorer):
 
     @property
     def models(self) -> list[str]:
-        return list(self.model.config.models)
+        known = list(self.model.config.models)
+        if self.fallback is not None:
+            known += [m for m in self.fallback.models if m not in set(known)]
+        return known
 
     def prompt_states(self, prompts: Sequence[str]) -> PromptStates:
         return PromptStates.pack(
@@ -88,6 +101,7 @@ class NeuralScorer(Scorer):
         """Scores from precomputed prompt states (the encoder's top layer)."""
         self.check_models(models)
         cfg = self.model.config
+        assert all(m in cfg.models for m in models), "models without a latent go to the fallback"
         idx = torch.tensor([cfg.models.index(m) for m in models], dtype=torch.long)
         head = self.model.head_index(self.source)
         N, M = len(states), len(models)
@@ -116,7 +130,23 @@ class NeuralScorer(Scorer):
             empty = np.zeros((0, len(models)), dtype=np.float32)
             return PredictionDetails(Prediction(list(models), empty, empty.copy()), [])
         _, truncated = tokenize_prompts(self.encoder, list(prompts), self.model.config.max_tokens)
-        return PredictionDetails(self.predict_states(self.prompt_states(prompts), models), truncated)
+        own = [m for m in models if m in self.model.config.models]
+        if len(own) == len(models):
+            return PredictionDetails(self.predict_states(self.prompt_states(prompts), models), truncated)
+        assert self.fallback is not None  # check_models let the others through
+        quality = np.zeros((len(prompts), len(models)), dtype=np.float32)
+        std = np.zeros_like(quality)
+        if own:
+            mine = self.predict_states(self.prompt_states(prompts), own)
+            cols = [models.index(m) for m in own]
+            quality[:, cols] = mine.quality
+            std[:, cols] = mine.uncertainty if mine.uncertainty is not None else 0.0
+        rest = [m for m in models if m not in self.model.config.models]
+        theirs = self.fallback.predict(prompts, rest)
+        cols = [models.index(m) for m in rest]
+        quality[:, cols] = theirs.quality
+        std[:, cols] = theirs.uncertainty if theirs.uncertainty is not None else 0.0
+        return PredictionDetails(Prediction(list(models), quality, std), truncated)
 
     def predict(self, prompts: Sequence[str], models: Sequence[str]) -> Prediction:
         return self.predict_detailed(prompts, models).prediction

@@ -55,6 +55,9 @@ class TrainConfig(BaseModel):
     min_labels_per_model: int = Field(20, ge=1)
     val_fraction: float = Field(0.1, gt=0.0, lt=0.5)
     batch_size: int = Field(64, ge=1)
+    max_models_per_prompt: int | None = Field(
+        None, ge=1
+    )  # sample this many labelled models per prompt and step
     lr: float = Field(2e-3, gt=0.0)
     min_lr: float = Field(1e-4, ge=0.0)
     warmup_steps: int = Field(100, ge=0)
@@ -142,6 +145,21 @@ def length_batches(
         )
     rng.shuffle(batches)
     return batches
+
+
+def sample_models(example: Example, k: int | None, rng: random.Random) -> Example:
+    """At most ``k`` of the example's labelled models, weighted up so the expected loss is unchanged."""
+    n = len(example.models)
+    if k is None or n <= k:
+        return example
+    keep = sorted(rng.sample(range(n), k))
+    return Example(
+        prompt=example.prompt,
+        source=example.source,
+        models=tuple(example.models[i] for i in keep),
+        labels=tuple(example.labels[i] for i in keep),
+        weight=example.weight * n / k,
+    )
 
 
 def get_lr(step: int, cfg: TrainConfig) -> float:
@@ -350,7 +368,7 @@ def train(
             if not batches:
                 batches = length_batches(train_ex, lengths, cfg.batch_size * world, rng)
             group = batches.pop()
-            mine = group[rank::world] or group[:1]
+            mine = [sample_models(e, cfg.max_models_per_prompt, rng) for e in group[rank::world] or group[:1]]
             b = collate(mine, states, prompt_row)
             lr = get_lr(step, cfg)
             for g in optimizer.param_groups:
