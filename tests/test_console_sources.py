@@ -357,3 +357,27 @@ def test_the_endpoints_page_reads_at_most_max_samples_and_says_so(
         page = c.get("/console/endpoints").text
     assert 'data-testid="truncated"' in page and "newest 100 samples" in page
     assert re.search(r'data-endpoint="one@fake">.*?<td class="num">100</td>', page, re.S)
+
+
+def test_the_report_with_the_active_router_is_preferred_over_a_newer_one(
+    fake: FakeProviderServer, tmp_path: Path
+) -> None:
+    custom = _report(
+        tmp_path / "data" / "custom" / "bot" / "report" / "report.json",
+        {"custom-router": [(0.001, 0.8)], "off-the-shelf": [(0.001, 0.6)]},
+    )
+    newer = _report(tmp_path / "data" / "reports" / "nightly" / "report.json", {"knn": [(0.001, 0.5)]})
+    broken = tmp_path / "data" / "reports" / "zz" / "report.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{")
+    os.utime(custom, (1_000_000, 1_000_000))
+    os.utime(newer, (2_000_000, 2_000_000))
+    os.utime(broken, (3_000_000, 3_000_000))
+    with _open_app(fake, tmp_path, '[routing]\ndefault_router = "router@bot|q:1|c:0.01"\n') as c:
+        active = c.get("/console/router").text
+    with _open_app(fake, tmp_path, '[routing]\ndefault_router = "router@nothing|q:1"\n') as c:
+        inactive = c.get("/console/router").text
+    assert 'data-series="bot (custom) (active)"' in active and 'data-series="knn"' not in active
+    # no report has the active router: the newest, which is broken, is reported as such
+    assert "cannot read the evaluation report" in inactive and str(broken.resolve()) in inactive
+    assert "Other reports:" in inactive and 'href="/console/router?report=' in inactive

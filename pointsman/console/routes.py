@@ -42,7 +42,9 @@ from pointsman.gateway.dependencies import GatewayState
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
+    from pointsman.console.reports import CurveReport
     from pointsman.settings import Settings
 
 __all__ = ["mount_console", "router"]
@@ -358,7 +360,7 @@ def _latency_chart(name: str, title: str, series: dict[str, list[tuple[float, fl
 @router.get("/router")
 async def router_page(request: Request) -> Response:
     async def handler(viewer: Viewer) -> Response:
-        from pointsman.console.reports import CurveReport, custom_router_name
+        from pointsman.console.reports import custom_router_name
         from pointsman.console.spend import read_spend
 
         state, console = _state(request)
@@ -367,14 +369,16 @@ async def router_page(request: Request) -> Response:
         report_error = None
         paths = await anyio.to_thread.run_sync(console.report_paths)
         chosen = next((p for p in paths if str(p) == request.query_params.get("report")), None)
+        active_scorer = _active_scorer(state.default_router)
         try:
             if chosen is not None:
                 report = await anyio.to_thread.run_sync(console.reports.get, chosen)
             else:
-                report = await anyio.to_thread.run_sync(console.reports.newest, paths)
+                report = await anyio.to_thread.run_sync(
+                    functools.partial(_default_report, console, paths, active_scorer)
+                )
         except PointsmanError as exc:
             report_error = exc.message
-        active_scorer = _active_scorer(state.default_router)
         custom_name = custom_router_name(report.path, console.data_dir) if report is not None else None
         context: dict[str, Any] = {
             "viewer": viewer,
@@ -452,6 +456,26 @@ def _active_scorer(default_router: str) -> str:
 
 
 CUSTOM_ROUTER = "custom-router"  # what a custom router's own report calls it (pointsman.custom.evaluate)
+
+
+def _default_report(console: ConsoleContext, paths: list[Path], active: str) -> CurveReport | None:
+    """The newest report that evaluates the active router (its custom report, or one with a router of that
+    name); else the newest report. A newest report that cannot be read raises (the page shows why)."""
+    from pointsman.console.reports import custom_router_name
+
+    newest_first = sorted((p for p in paths if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True)
+    if not newest_first:
+        return None
+    for path in newest_first:
+        try:
+            report = console.reports.get(path)
+        except PointsmanError:
+            continue  # a broken older report must not hide a good one; the newest is reported below
+        if custom_router_name(path, console.data_dir) == active or any(
+            r.name == active for d in report.datasets for r in d.routers
+        ):
+            return report
+    return console.reports.get(newest_first[0])
 
 
 def _router_label(name: str, custom_name: str | None) -> str:
