@@ -1,9 +1,10 @@
-"""The Router panel's data: quality–cost curves from the newest evaluation report.
+"""The Router panel's data: quality–cost curves from evaluation reports.
 
 A report is the ``report.json`` that ``pointsman eval --out DIR`` writes (or a custom router's report, same
 shape). The console reads the files listed in ``[console] reports`` (files or directories holding a
 ``report.json``) and every ``report.json`` under ``<data dir>/reports/`` and ``<data dir>/custom/``, and shows the
-newest one. Reading is cached by file modification time, so a new report shows up on the next page load.
+newest one that evaluates the active router (else the newest). Reading is cached by file modification time, so a
+new report shows up on the next page load.
 """
 
 from __future__ import annotations
