@@ -282,3 +282,14 @@ def test_pages_run_no_scripts_and_cannot_be_framed(stack: ConsoleStack) -> None:
             assert r.headers["cache-control"] == "no-store" and "<script" not in r.text
     with stack.client() as c:
         assert "frame-ancestors 'none'" in c.get("/console/login").headers["content-security-policy"]
+
+
+def test_console_root_leads_to_the_endpoints_and_the_login_form_returns_there(stack: ConsoleStack) -> None:
+    with stack.client() as c:
+        root = c.get("/console", follow_redirects=False)
+        assert root.status_code == 303 and root.headers["location"] == "/console/endpoints"
+        blocked = c.get("/console/spend", params={"account": "alice"})
+        assert blocked.status_code == 401
+        assert 'name="next" value="/console/spend?account=alice"' in blocked.text
+        form = c.get("/console/login", params={"next": "/console/try"})
+        assert form.status_code == 200 and 'value="/console/try"' in form.text
