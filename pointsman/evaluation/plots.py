@@ -71,12 +71,13 @@ def plot_quality_cost(result: DatasetResult, path: str | Path) -> Path:
     ax.set_xlabel("cost (USD per 1,000 prompts, log scale)")
     ax.set_ylabel(f"mean quality ({result.label or 'label scale of ' + result.source})"[:90])
     ax.set_title(
-        f"{result.name}: quality vs cost — {result.n_prompts} test prompts ({result.split.kind}); "
-        "diamonds are single models",
+        f"{result.name}: quality vs cost, {result.n_prompts} test prompts ({result.split.kind})\n"
+        "lines: each router's hull (dots: its operating points); diamonds: single models",
         fontsize=10,
     )
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    # Outside the axes: inside, it would hide single models.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0.0)
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out)
