@@ -51,13 +51,12 @@ def test_scorer_learns_the_largest_vs_highest_quirk(tmp_path: Path) -> None:
         batch_size=32,
         lr=1e-2,
         warmup_steps=10,
-        max_steps=500,
+        max_steps=300,
         eval_interval=100,
         patience=3,
-        threads=2,
+        threads=1,
     )
-    result = train(records(240, seed=0), cfg, tmp_path / "run", show_progress=False)
-    print(result.history)
+    train(records(240, seed=0), cfg, tmp_path / "run", show_progress=False)
     scorer = NeuralScorer.load(tmp_path / "run" / "best")
     rng = random.Random(99)
     unseen = {
@@ -66,7 +65,6 @@ def test_scorer_learns_the_largest_vs_highest_quirk(tmp_path: Path) -> None:
     }
     models = ["gemma-7b-it", "steady", "coin"]
     mean = {w: scorer.predict(ps, models).quality.mean(axis=0) for w, ps in unseen.items()}
-    print(mean)
     for good in ("highest", "maximum"):
         gap = mean[good][0] - mean["largest"][0]
         assert gap >= 0.5, f"gemma's predicted gap {good} vs largest is {gap:.2f}"

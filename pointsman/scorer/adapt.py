@@ -120,9 +120,11 @@ def adapt(
     latent_mask = torch.zeros(len(cfg.models), 1)
     latent_mask[latent_rows] = 1.0
     batch = collate(examples, states, prompt_row)
+    with torch.no_grad():  # the prompt side is frozen: compute it once
+        prompt = out.encode_prompt(batch.states, batch.mask)
     optimizer = torch.optim.Adam(list(dict.fromkeys(trained)), lr=opts.lr)
     for _ in range(opts.steps):
-        _, loss = out(batch.states, batch.mask, batch.model_idx, batch.source_idx, batch.labels, batch.weight)
+        _, loss = out.score(prompt, batch.model_idx, batch.source_idx, batch.labels, batch.weight)
         assert loss is not None
         drift = ((out.latent.weight - start_latent) ** 2 * latent_mask).sum() / max(1, len(latent_rows))
         total = loss + opts.anchor * 1e-2 * drift

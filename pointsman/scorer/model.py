@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LatentScorer", "ModelConfig", "ScorerOutput"]
+__all__ = ["LatentScorer", "ModelConfig", "PromptSide", "ScorerOutput"]
 
 
 @dataclass
@@ -69,6 +69,16 @@ class ScorerOutput:
     scores: torch.Tensor  # (B, Q) predicted quality in 0..1
     std: torch.Tensor  # (B, Q) predicted standard deviation of the label around ``scores``
     logits: torch.Tensor  # (B, Q)
+
+
+@dataclass
+class PromptSide:
+    """What every LLM's latent reads: the prompt's pooled summary, keys and values."""
+
+    pooled: torch.Tensor  # (B, D)
+    k: torch.Tensor  # (B, nh, T', hd)
+    v: torch.Tensor  # (B, nh, T', hd)
+    mask: torch.Tensor  # (B, 1, 1, T') bool
 
 
 class CrossAttention(nn.Module):
@@ -142,23 +152,12 @@ class LatentScorer(nn.Module):
         cfg = self.config
         return cfg.sources.index(cfg.head_of.get(source, source))
 
-    def forward(
-        self,
-        states: torch.Tensor,
-        mask: torch.Tensor,
-        model_idx: torch.Tensor,
-        source_idx: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        label_weight: torch.Tensor | None = None,
-    ) -> tuple[ScorerOutput, torch.Tensor | None]:
-        """states (B, T, C) the encoder's top layer; mask (B, T) bool; model_idx (B, Q) long;
-        source_idx (B,) long head per prompt; labels (B, Q) in 0..1; label_weight (B, Q), 0 where absent."""
+    def encode_prompt(self, states: torch.Tensor, mask: torch.Tensor) -> PromptSide:
+        """The prompt's share of the work, done once for any number of LLMs.
+        states (B, T, C) the encoder's top layer; mask (B, T) bool, True for real tokens."""
         B, T, C = states.shape
         assert self.config.n_embd == C, f"states have width {C}, the model expects {self.config.n_embd}"
         assert mask.shape == (B, T), f"mask must be (B, T) = {(B, T)}, got {tuple(mask.shape)}"
-        assert model_idx.shape[0] == B and source_idx.shape == (B,), (
-            "one row of models and a source per prompt"
-        )
         h = self.ln_prompt(states.float())  # (B, T, C)
         m = mask.to(h.dtype).unsqueeze(-1)  # (B, T, 1)
         h = h * m  # padding is zero from here on
@@ -171,14 +170,29 @@ class LatentScorer(nn.Module):
             h = h / count.clamp(min=1.0)
             mask = count.squeeze(-1) > 0  # (B, T')
             T = h.shape[1]
-        x = self.latent(model_idx) + self.pool(pooled).unsqueeze(1)  # (B, Q, D)
         D, nh = self.config.d_model, self.config.n_head
         k, v = self.kv(h).split(D, dim=2)  # (B, T, D) each
         k = k.view(B, T, nh, D // nh).transpose(1, 2)  # (B, nh, T, hd)
         v = v.view(B, T, nh, D // nh).transpose(1, 2)  # (B, nh, T, hd)
-        attn_mask = mask[:, None, None, :]  # (B, 1, 1, T)
+        return PromptSide(pooled=self.pool(pooled), k=k, v=v, mask=mask[:, None, None, :])
+
+    def score(
+        self,
+        prompt: PromptSide,
+        model_idx: torch.Tensor,
+        source_idx: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        label_weight: torch.Tensor | None = None,
+    ) -> tuple[ScorerOutput, torch.Tensor | None]:
+        """The LLMs' share: model_idx (B, Q) long; source_idx (B,) long head per prompt; labels (B, Q) in
+        0..1; label_weight (B, Q), 0 where absent. Returns the scores and, with labels, the loss."""
+        B = prompt.pooled.shape[0]
+        assert model_idx.shape[0] == B and source_idx.shape == (B,), (
+            "one row of models and a source per prompt"
+        )
+        x = self.latent(model_idx) + prompt.pooled.unsqueeze(1)  # (B, Q, D)
         for block in self.blocks:
-            x = block(x, k, v, attn_mask)  # (B, Q, D)
+            x = block(x, prompt.k, prompt.v, prompt.mask)  # (B, Q, D)
         x = self.ln_f(x)  # (B, Q, D)
         w = self.head_w[source_idx]  # (B, 2, D)
         out = torch.einsum("bqd,bkd->bqk", x, w) + self.head_b[source_idx].unsqueeze(1)  # (B, Q, 2)
@@ -196,6 +210,18 @@ class LatentScorer(nn.Module):
         nll = torch.log(std) + 0.5 * (resid / std) ** 2  # (B, Q)
         loss = ((bce + 0.1 * nll) * weight).sum() / weight.sum().clamp(min=1e-8)
         return result, loss
+
+    def forward(
+        self,
+        states: torch.Tensor,
+        mask: torch.Tensor,
+        model_idx: torch.Tensor,
+        source_idx: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        label_weight: torch.Tensor | None = None,
+    ) -> tuple[ScorerOutput, torch.Tensor | None]:
+        """states (B, T, C); mask (B, T) bool; model_idx (B, Q); source_idx (B,); see ``score``."""
+        return self.score(self.encode_prompt(states, mask), model_idx, source_idx, labels, label_weight)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

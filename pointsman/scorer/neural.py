@@ -162,18 +162,20 @@ class NeuralScorer(Scorer):
     ) -> NeuralScorer:
         """Adapt the shipped base checkpoint to ``records`` (see the module docstring).
 
-        Options: ``base`` (a checkpoint directory, default the packaged base), ``steps``, ``lr``,
+        Options: ``base`` (a checkpoint directory, default the packaged base), ``init_source`` (the head a
+        new source starts from, default the base's default source), ``steps``, ``lr``,
         ``train_latents`` ("none", "new", "all"), ``encoder`` (a LoadedEncoder to reuse)."""
         from pointsman.scorer.adapt import AdaptOptions, adapt, extend
         from pointsman.scorer.checkpoint import load_model
 
         base_dir = options.pop("base", None) or packaged_checkpoint("base")
         encoder = options.pop("encoder", None)
+        init_source = options.pop("init_source", None)
         unknown = set(options) - {"steps", "lr", "train_latents", "anchor"}
         if unknown:
             raise ScorerError(
                 f"unknown option(s) for the neural scorer: {', '.join(sorted(unknown))}; "
-                "known: base, encoder, steps, lr, train_latents, anchor"
+                "known: base, encoder, init_source, steps, lr, train_latents, anchor"
             )
         base, _ = load_model(base_dir)
         if not records:
@@ -183,7 +185,9 @@ class NeuralScorer(Scorer):
         records = same or list(records)
         models = sorted({m for r in records for m in r.scores})
         new_models = [m for m in models if m not in base.config.models]
-        extended = extend(base, models, source)
+        if init_source is None and source in base.config.sources:
+            init_source = source
+        extended = extend(base, models, source, init_source=init_source)
         scorer = cls(extended, encoder=encoder, source=source)
         prompts = list(dict.fromkeys(r.prompt for r in records))
         states = scorer.prompt_states(prompts)

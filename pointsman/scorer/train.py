@@ -389,7 +389,10 @@ def train(
                     best, bad_evals = metrics["loss"], 0
                 else:
                     bad_evals += 1
-                say(f"step {step}: val loss {metrics['loss']:.4f} mae {metrics['mae']:.4f}")
+                say(
+                    f"step {step}: val loss {metrics['loss']:.4f} mae {metrics['mae']:.4f} "
+                    f"({time.perf_counter() - t0:.0f}s)"
+                )
                 if rank == 0:
                     meta = {"step": step, "val_loss": metrics["loss"], "val_mae": metrics["mae"]}
                     if improved:
