@@ -256,3 +256,53 @@ def test_cli_end_to_end_with_minilm(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert d["split"]["folds"] == 3
     assert (tmp_path / "data" / "cache" / "embeddings.sqlite3").exists()
     assert (out / "eval_routing-quality-cost.png").stat().st_size > 10_000
+
+
+def test_pretrained_scorers_are_built_with_their_defaults() -> None:
+    from collections.abc import Sequence
+
+    from pointsman.errors import ScorerError
+    from pointsman.evaluation.harness import train_scorer
+    from pointsman.scorer.base import SCORERS, Prediction, Scorer
+
+    class Shipped(Scorer):
+        name = "test-shipped"
+
+        @property
+        def models(self) -> list[str]:
+            return ["big", "mid", "small"]
+
+        def predict(self, prompts: Sequence[str], models: Sequence[str]) -> Prediction:
+            return Prediction(models=list(models), quality=np.full((len(prompts), len(models)), 0.5))
+
+    class NeedsArgs(Shipped):
+        name = "test-needs-args"
+
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+    SCORERS.update({Shipped.name: Shipped, NeedsArgs.name: NeedsArgs})
+    try:
+        records = load_routing(DATA)
+        assert isinstance(train_scorer("test-shipped", records, seed=0, target_source=None), Shipped)
+        with pytest.raises(ScorerError, match="can neither be trained nor built without arguments"):
+            train_scorer("test-needs-args", records, seed=0, target_source=None)
+        (res,) = evaluate_files(
+            [DATA], prices=load_prices([PRICES]), prices_origin="f", options=options(routers=["test-shipped"])
+        )
+        assert res.routers["test-shipped"].apgr == pytest.approx(0.5)  # constant margins: one tie group
+    finally:
+        SCORERS.pop(Shipped.name)
+        SCORERS.pop(NeedsArgs.name)
+
+
+def test_the_foundations_prior_scorer_runs_through_the_same_harness() -> None:
+    (res,) = evaluate_files(
+        [DATA],
+        prices=load_prices([PRICES]),
+        prices_origin="f",
+        options=options(routers=["prior", "best-single"]),
+    )
+    assert set(res.routers) == {"prior", "best-single"}
+    # Both predict each model's mean training label, so they route identically.
+    assert res.routers["prior"].aiq == pytest.approx(res.routers["best-single"].aiq)
