@@ -22,6 +22,12 @@ def serve(
         "--open-access",
         help="No accounts or credit: anyone may call and nothing is charged. For local demos only.",
     ),
+    keep_alive_s: int = typer.Option(
+        30,
+        "--keep-alive-s",
+        help="How long an idle client connection stays open; longer than clients' own idle expiry (httpx: 5 s) "
+        "so a reused connection is never closed under a request.",
+    ),
     access_log: bool = typer.Option(
         False, help="Log one line per request (paths and statuses, never bodies)."
     ),
@@ -53,5 +59,12 @@ def serve(
         settings, gateway_settings=gateway_settings, catalog=catalog, billing=billing, stats=measure
     )
     uvicorn.run(
-        app, host=host, port=port, loop="uvloop", http="httptools", access_log=access_log, log_level="info"
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=access_log,
+        log_level="info",
+        timeout_keep_alive=keep_alive_s,
     )
