@@ -51,7 +51,7 @@ def test_scorer_learns_the_largest_vs_highest_quirk(tmp_path: Path) -> None:
         batch_size=32,
         lr=1e-2,
         warmup_steps=10,
-        max_steps=300,
+        max_steps=500,
         eval_interval=100,
         patience=3,
         threads=1,
