@@ -150,3 +150,24 @@ def test_minilm_embeddings_are_cached_on_disk(tmp_path: Path, monkeypatch: pytes
     assert other_limit.key(texts[0]) != cache.key(texts[0])
     monkeypatch.setenv("POINTSMAN_DATA_DIR", str(tmp_path))
     assert default_embedder().directory == tmp_path / "cache"
+
+
+def test_mf_groups_nearly_identical_label_sets_and_keeps_distinct_ones_apart() -> None:
+    from pointsman.baselines.mf import _label_groups, fit_factors
+
+    observed = np.ones((400, 4), dtype=bool)
+    observed[3, 1] = False  # model 1 lacks one prompt of 400: joins model 0's group
+    observed[:200, 2] = False  # model 2 was labelled on half the prompts only
+    observed[200:, 3] = False  # model 3 on the other half
+    groups = sorted((sorted(cols), int(rows.sum())) for rows, cols in _label_groups(observed))
+    assert groups == [([0, 1], 400), ([2], 200), ([3], 200)]
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(400, 16))
+    truth = emb @ rng.normal(size=(16, 4))
+    z = np.where(observed, truth, np.nan)
+    projection, latents, bias = fit_factors(emb, z, dim=4)
+    pred = emb @ projection.T @ latents.T + bias
+    error = np.abs(pred - truth).max(axis=0)
+    assert error[[0, 2, 3]].max() < 1e-3  # noiseless and linear: recovered, even where unlabelled
+    assert error[1] < 0.05 * truth.std()  # one label of 400 filled with the mean: a small pull

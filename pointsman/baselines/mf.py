@@ -9,8 +9,10 @@ SGD on pairwise preferences; our labels are absolute grades (in per-source stand
 deterministic even on a busy 2-core machine:
 
 1. per model, a ridge regression of its labels on the embeddings of the prompts where it was labelled, with
-   the ridge strength chosen from a log grid by exact leave-one-out error (computed from one SVD per set of
-   labelled prompts);
+   the ridge strength chosen from a log grid by generalised cross-validation (from one eigendecomposition of
+   the H × H Gram matrix per set of labelled prompts — sets that differ by at most 1% of their prompts are
+   merged, the few missing labels filled with the model's mean — and models labelled on most prompts downdate
+   the Gram matrix of all prompts instead of recomputing it);
 2. a rank-d truncation of the stacked coefficients (reduced-rank regression: the top-d directions of the
    fitted scores), which gives ``W`` and the ``w_m``. With no more models than ``d`` nothing is truncated.
 """
@@ -46,25 +48,47 @@ class MFConfig:
     dim: int = 32  # latent size d
 
 
-def _ridge_loo(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Ridge coefficients (H, K) of each column of ``y`` (n, K) on ``x`` (n, H), both centred, each column with
-    the strength from ``RIDGE_GRID`` that minimises its exact leave-one-out error."""
-    s2, v = np.linalg.eigh(x.T @ x)  # x'x = v diag(s2) v'
+def _ridge_gcv(gram: np.ndarray, xty: np.ndarray, yty: np.ndarray, n: int) -> np.ndarray:
+    """Ridge coefficients (H, K) from the centred Gram matrix ``gram`` (H, H), ``xty`` = X'y (H, K) and
+    ``yty`` = y'y (K,), each column with the strength from ``RIDGE_GRID`` that minimises generalised
+    cross-validation, GCV(α) = n · RSS(α) / (n − tr H(α))², all from one eigendecomposition of ``gram``."""
+    s2, v = np.linalg.eigh(gram)  # X'X = v diag(s2) v'
     s2 = np.clip(s2, 0.0, None)
-    p = x @ v  # (n, H): x in the eigenbasis
-    p2 = p**2
-    pty = p.T @ y  # (H, K)
-    best_err = np.full(y.shape[1], np.inf)
-    best_c = np.zeros_like(pty)
+    r = v.T @ xty  # (H, K)
+    best_score = np.full(xty.shape[1], np.inf)
+    best = np.zeros_like(r)
     for alpha in RIDGE_GRID:
-        c = pty / (s2 + alpha)[:, None]  # (H, K)
-        hat = p2 @ (1.0 / (s2 + alpha))  # (n,) leverage of each row
-        loo = (y - p @ c) / np.maximum(1.0 - hat, 1e-6)[:, None]  # (n, K)
-        err = np.mean(loo**2, axis=0)
-        better = err < best_err
-        best_err[better] = err[better]
-        best_c[:, better] = c[:, better]
-    return v @ best_c  # (H, K)
+        inv = 1.0 / (s2 + alpha)  # (H,)
+        c = r * inv[:, None]  # coefficients in the eigenbasis
+        rss = yty - 2.0 * np.sum(r * c, axis=0) + np.sum(s2[:, None] * c**2, axis=0)
+        dof = float(np.sum(s2 * inv))
+        score = n * np.maximum(rss, 0.0) / max(n - dof, 1e-6) ** 2
+        better = score < best_score
+        best_score[better] = score[better]
+        best[:, better] = c[:, better]
+    return v @ best  # (H, K)
+
+
+def _label_groups(observed: np.ndarray, slack: float = 0.01) -> list[tuple[np.ndarray, list[int]]]:
+    """Group models by the prompts they were labelled on, so each group needs one decomposition.
+
+    Sources often leave a model unlabelled on a handful of prompts, which would give every model its own set.
+    A set that differs from a group's by at most ``slack`` of its rows joins that group; the group's rows are
+    the union and the few rows a model lacks are filled with its mean label. Returns (rows mask, models)."""
+    groups: list[tuple[np.ndarray, list[int]]] = []
+    order = np.argsort(-observed.sum(axis=0), kind="stable")
+    for j in order:
+        mask = observed[:, j]
+        size = int(mask.sum())
+        for g, (anchor, cols) in enumerate(groups):
+            extra = int((mask & ~anchor).sum())
+            lacking = int((anchor & ~mask).sum())
+            if extra <= slack * size and lacking + extra <= slack * max(size, 1):
+                groups[g] = (anchor | mask, [*cols, int(j)])
+                break
+        else:
+            groups.append((mask.copy(), [int(j)]))
+    return groups
 
 
 def fit_factors(emb: np.ndarray, z: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,20 +99,29 @@ def fit_factors(emb: np.ndarray, z: np.ndarray, dim: int) -> tuple[np.ndarray, n
     m = z.shape[1]
     assert z.shape[0] == n, "one label row per embedding"
     x = emb.astype(np.float64)
+    gram_all, sum_all = x.T @ x, x.sum(axis=0)  # models labelled on most rows downdate these
     coef = np.zeros((h, m))
     bias = np.zeros(m)
     observed = ~np.isnan(z)
-    groups: dict[bytes, list[int]] = {}  # models labelled on exactly the same prompts share one decomposition
-    for j in range(m):
-        groups.setdefault(observed[:, j].tobytes(), []).append(j)
-    for cols in groups.values():
-        rows = observed[:, cols[0]]
-        if rows.sum() < 2:
-            bias[cols] = [float(z[rows, j].mean()) if rows.any() else 0.0 for j in cols]
+    for anchor, cols in _label_groups(observed):
+        n_g = int(anchor.sum())
+        if n_g < 2:
+            bias[cols] = [float(np.nanmean(z[anchor, j])) if n_g else 0.0 for j in cols]
             continue
-        xg, yg = x[rows], z[np.ix_(rows, cols)]
-        x_mean, y_mean = xg.mean(axis=0), yg.mean(axis=0)
-        beta = _ridge_loo(xg - x_mean, yg - y_mean)  # (H, K)
+        missing = ~anchor
+        if missing.sum() <= n_g:
+            gram = gram_all - x[missing].T @ x[missing]
+            total = sum_all - x[missing].sum(axis=0)
+        else:
+            gram, total = x[anchor].T @ x[anchor], x[anchor].sum(axis=0)
+        x_mean = total / n_g  # (H,)
+        y = z[np.ix_(anchor, np.asarray(cols))]  # (n_g, K)
+        y = np.where(np.isnan(y), np.nanmean(y, axis=0), y)  # the few unlabelled rows of a group: its mean
+        y_mean = y.mean(axis=0)
+        yc = y - y_mean
+        gram_c = gram - n_g * np.outer(x_mean, x_mean)
+        xty = x[anchor].T @ yc  # (H, K); yc sums to 0, so centring x changes nothing here
+        beta = _ridge_gcv(gram_c, xty, np.sum(yc**2, axis=0), n_g)  # (H, K)
         coef[:, cols] = beta
         bias[cols] = y_mean - x_mean @ beta
     d = min(dim, m)
