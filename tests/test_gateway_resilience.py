@@ -104,3 +104,19 @@ def test_anthropic_stream_events_translate_tool_calls_usage_and_errors() -> None
     with pytest.raises(UpstreamStatusError, match="overloaded_error") as info:
         overloaded.translate("error", {"error": {"type": "overloaded_error", "message": "busy"}})
     assert info.value.retryable
+
+
+def test_answer_without_max_tokens_is_capped_at_what_was_reserved() -> None:
+    settings = GatewaySettings(default_max_output_tokens=3)
+    with running_fake_provider() as fake:
+        catalog = fake_catalog(fake.base_url, {"m@p": "fake-model#tokens=10"})
+        billing = OpenAccessBilling()
+        app = create_app(catalog=catalog, billing=billing, gateway_settings=settings)
+        with running_gateway(app) as base_url:
+            client = openai.OpenAI(base_url=base_url, api_key="t", max_retries=0)
+            capped = client.chat.completions.create(model="m@p", messages=MESSAGES)  # type: ignore[arg-type]
+            asked = client.chat.completions.create(model="m@p", messages=MESSAGES, max_tokens=7)  # type: ignore[arg-type]
+    assert capped.usage is not None and capped.usage.completion_tokens == 3
+    assert capped.choices[0].finish_reason == "length"
+    assert asked.usage is not None and asked.usage.completion_tokens == 7
+    assert [h.max_output_tokens for h in billing.reserved] == [3, 7]

@@ -75,7 +75,10 @@ async def chat_completions(request: Request) -> Response:
         for c in choices
     ]
     input_tokens = count_message_tokens(messages)
-    max_out = max_tokens or settings.default_max_output_tokens
+    max_out = max_tokens
+    if max_out is None:  # cap the answer at what is reserved (and at what every candidate can produce)
+        limits = [c.endpoint.max_output_tokens for c in choices if c.endpoint.max_output_tokens]
+        max_out = min([settings.default_max_output_tokens, *limits])
     costliest = max(
         (c.endpoint for c in choices[: settings.fallback_depth]),
         key=lambda e: e.cost_usd(input_tokens, max_out),
@@ -85,6 +88,8 @@ async def chat_completions(request: Request) -> Response:
     by_name = {c.endpoint.name: c.endpoint for c in choices}
     explain = _wants_explain(request, req)
     upstream_body = {k: v for k, v in body.items() if k != "model"}
+    if max_tokens is None:
+        upstream_body["max_tokens"] = max_out
     state.metrics.overhead.observe(time.perf_counter() - started)
 
     if not req.stream:
