@@ -91,10 +91,13 @@ def _label_groups(observed: np.ndarray, slack: float = 0.01) -> list[tuple[np.nd
     return groups
 
 
-def fit_factors(emb: np.ndarray, z: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fit_factors(
+    emb: np.ndarray, z: np.ndarray, dim: int, *, slack: float = 0.01
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit ``z[i, m] ≈ latents[m] · (projection @ emb[i]) + bias[m]`` on the observed (non-NaN) labels.
 
-    Returns ``projection`` (d, H), ``latents`` (M, d) and ``bias`` (M,), with d = min(dim, M)."""
+    Returns ``projection`` (d, H), ``latents`` (M, d) and ``bias`` (M,), with d = min(dim, M). ``slack``: see
+    ``_label_groups`` (0 gives every distinct set of labelled prompts its own exact fit)."""
     n, h = emb.shape
     m = z.shape[1]
     assert z.shape[0] == n, "one label row per embedding"
@@ -103,7 +106,7 @@ def fit_factors(emb: np.ndarray, z: np.ndarray, dim: int) -> tuple[np.ndarray, n
     coef = np.zeros((h, m))
     bias = np.zeros(m)
     observed = ~np.isnan(z)
-    for anchor, cols in _label_groups(observed):
+    for anchor, cols in _label_groups(observed, slack):
         n_g = int(anchor.sum())
         if n_g < 2:
             bias[cols] = [float(np.nanmean(z[anchor, j])) if n_g else 0.0 for j in cols]
