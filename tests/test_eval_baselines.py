@@ -171,3 +171,16 @@ def test_mf_groups_nearly_identical_label_sets_and_keeps_distinct_ones_apart() -
     error = np.abs(pred - truth).max(axis=0)
     assert error[[0, 2, 3]].max() < 1e-3  # noiseless and linear: recovered, even where unlabelled
     assert error[1] < 0.05 * truth.std()  # one label of 400 filled with the mean: a small pull
+
+
+def test_mf_ridge_from_the_kernel_equals_ridge_from_the_gram_matrix() -> None:
+    from pointsman.baselines.mf import _ridge_gcv, _ridge_gcv_dual
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 80))
+    x -= x.mean(axis=0)
+    y = rng.normal(size=(50, 3))
+    y -= y.mean(axis=0)
+    primal = _ridge_gcv(x.T @ x, x.T @ y, np.sum(y**2, axis=0), 50)
+    dual = _ridge_gcv_dual(x, y)
+    assert np.allclose(primal, dual, atol=1e-8)

@@ -69,6 +69,24 @@ def _ridge_gcv(gram: np.ndarray, xty: np.ndarray, yty: np.ndarray, n: int) -> np
     return v @ best  # (H, K)
 
 
+def _ridge_gcv_dual(xc: np.ndarray, yc: np.ndarray) -> np.ndarray:
+    """``_ridge_gcv`` for fewer rows than columns: the same fit from the n × n kernel ``xc xc'``."""
+    s2, u = np.linalg.eigh(xc @ xc.T)  # (n,), (n, n)
+    s2 = np.clip(s2, 0.0, None)
+    uy = u.T @ yc  # (n, K)
+    n = xc.shape[0]
+    best_score = np.full(yc.shape[1], np.inf)
+    best = np.zeros_like(uy)
+    for alpha in RIDGE_GRID:
+        shrink = s2 / (s2 + alpha)  # (n,)
+        rss = np.sum(((1.0 - shrink)[:, None] * uy) ** 2, axis=0)  # yc has no component outside u
+        score = n * rss / max(n - float(shrink.sum()), 1e-6) ** 2
+        better = score < best_score
+        best_score[better] = score[better]
+        best[:, better] = (uy / (s2 + alpha)[:, None])[:, better]
+    return xc.T @ (u @ best)  # (H, K): beta = X' (XX' + aI)^-1 y
+
+
 def _label_groups(observed: np.ndarray, slack: float = 0.01) -> list[tuple[np.ndarray, list[int]]]:
     """Group models by the prompts they were labelled on, so each group needs one decomposition.
 
@@ -111,6 +129,16 @@ def fit_factors(
         if n_g < 2:
             bias[cols] = [float(np.nanmean(z[anchor, j])) if n_g else 0.0 for j in cols]
             continue
+        y = z[np.ix_(anchor, np.asarray(cols))]  # (n_g, K)
+        y = np.where(np.isnan(y), np.nanmean(y, axis=0), y)  # the few unlabelled rows of a group: its mean
+        y_mean = y.mean(axis=0)
+        yc = y - y_mean
+        if n_g < h:  # fewer prompts than dimensions: decompose the n × n kernel instead
+            x_mean = x[anchor].mean(axis=0)
+            beta = _ridge_gcv_dual(x[anchor] - x_mean, yc)
+            coef[:, cols] = beta
+            bias[cols] = y_mean - x_mean @ beta
+            continue
         missing = ~anchor
         if missing.sum() <= n_g:
             gram = gram_all - x[missing].T @ x[missing]
@@ -118,10 +146,6 @@ def fit_factors(
         else:
             gram, total = x[anchor].T @ x[anchor], x[anchor].sum(axis=0)
         x_mean = total / n_g  # (H,)
-        y = z[np.ix_(anchor, np.asarray(cols))]  # (n_g, K)
-        y = np.where(np.isnan(y), np.nanmean(y, axis=0), y)  # the few unlabelled rows of a group: its mean
-        y_mean = y.mean(axis=0)
-        yc = y - y_mean
         gram_c = gram - n_g * np.outer(x_mean, x_mean)
         xty = x[anchor].T @ yc  # (H, K); yc sums to 0, so centring x changes nothing here
         beta = _ridge_gcv(gram_c, xty, np.sum(yc**2, axis=0), n_g)  # (H, K)
