@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _eval_helpers import words_embedder
 
 from pointsman.baselines._common import SourceScales, label_matrix
 from pointsman.baselines.embeddings import EmbeddingCache, default_embedder
 from pointsman.data import RoutingRecord
 from pointsman.errors import ConfigError, DataError, UnknownNameError
 from pointsman.scorer.base import load_registry
-
-
-def words_embedder(texts: Sequence[str]) -> np.ndarray:
-    """A small real embedding: hashed bag of words, L2-normalised (no model needed)."""
-    out = np.zeros((len(texts), 64), dtype=np.float32)
-    for i, text in enumerate(texts):
-        for word in text.lower().split():
-            out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.maximum(norms, 1e-9)
 
 
 def rec(i: int, prompt: str, scores: dict[str, float], source: str = "s") -> RoutingRecord:

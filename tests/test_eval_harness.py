@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _eval_helpers import words_embedder
 
 from pointsman.data import load_routing
 from pointsman.errors import DataError, UnknownNameError
@@ -15,9 +16,6 @@ from pointsman.evaluation.costs import load_prices
 from pointsman.evaluation.harness import EvalOptions, evaluate_dataset, evaluate_files
 from pointsman.evaluation.plots import DPI, FIGSIZE
 from pointsman.evaluation.report import write_report
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_eval_baselines import words_embedder
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DATA = FIXTURES / "eval_routing.jsonl"
