@@ -22,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pointsman.errors import (
@@ -108,7 +108,6 @@ class StreamSession:
     _timeouts: Timeouts
     _deadline: float
     first_token_s: float = 0.0
-    _done: bool = field(default=False)
 
     async def rest(self) -> AsyncIterator[dict[str, Any]]:
         gen = self._gen
@@ -225,7 +224,7 @@ class FallbackEngine:
         self.metrics.stream_errors.labels(name).inc()
 
     async def _walk(
-        self, candidates: Sequence[Candidate], once: Any, *, what: str
+        self, candidates: Sequence[Candidate], once: Callable[[Candidate], Awaitable[None]], *, what: str
     ) -> tuple[Candidate, list[Attempt]]:
         attempts: list[Attempt] = []
         errors: list[PointsmanError] = []

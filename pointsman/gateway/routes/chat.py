@@ -69,6 +69,7 @@ async def chat_completions(request: Request) -> Response:
     max_tokens = req.max_completion_tokens or req.max_tokens
     resolution = await state.resolver.resolve(req.model, messages, max_tokens)
     state.metrics.scorer_latency.observe(resolution.scorer_s)
+    # more than fallback_depth: endpoints skipped while cooling down do not count against the depth
     choices = resolution.choices[: settings.fallback_depth * 4]
     candidates = [
         Candidate(c.endpoint.name, state.upstream(c.endpoint), state.providers[c.endpoint.api_style])
