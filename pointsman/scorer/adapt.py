@@ -19,7 +19,7 @@ import torch
 from pointsman.data import RoutingRecord
 from pointsman.errors import DataError
 from pointsman.scorer.dataset import build_examples
-from pointsman.scorer.model import LatentScorer, ModelConfig
+from pointsman.scorer.model import LatentScorer, ModelConfig, PromptSide
 from pointsman.scorer.states import PromptStates
 from pointsman.scorer.train import collate
 
@@ -120,11 +120,20 @@ def adapt(
     latent_mask = torch.zeros(len(cfg.models), 1)
     latent_mask[latent_rows] = 1.0
     batch = collate(examples, states, prompt_row)
-    with torch.no_grad():  # the prompt side is frozen: compute it once
+    with torch.no_grad():  # the prompt side is frozen, and so is every representation but the new latents'
         prompt = out.encode_prompt(batch.states, batch.mask)
+        fixed = out.represent(prompt, batch.model_idx)  # (B, Q, D)
+    moving = latent_mask[batch.model_idx, 0] > 0  # (B, Q) where the latent is trained
+    rows, cols = moving.nonzero(as_tuple=True)
+    sub_prompt = PromptSide(prompt.pooled[rows], prompt.k[rows], prompt.v[rows], prompt.mask[rows])
+    sub_models = batch.model_idx[rows, cols].unsqueeze(1)  # (K, 1)
     optimizer = torch.optim.Adam(list(dict.fromkeys(trained)), lr=opts.lr)
     for _ in range(opts.steps):
-        _, loss = out.score(prompt, batch.model_idx, batch.source_idx, batch.labels, batch.weight)
+        x = fixed
+        if len(rows):
+            x = fixed.clone()
+            x[rows, cols] = out.represent(sub_prompt, sub_models)[:, 0]
+        _, loss = out.read_heads(x, batch.model_idx, batch.source_idx, batch.labels, batch.weight)
         assert loss is not None
         drift = ((out.latent.weight - start_latent) ** 2 * latent_mask).sum() / max(1, len(latent_rows))
         total = loss + opts.anchor * 1e-2 * drift

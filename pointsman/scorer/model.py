@@ -186,14 +186,27 @@ class LatentScorer(nn.Module):
     ) -> tuple[ScorerOutput, torch.Tensor | None]:
         """The LLMs' share: model_idx (B, Q) long; source_idx (B,) long head per prompt; labels (B, Q) in
         0..1; label_weight (B, Q), 0 where absent. Returns the scores and, with labels, the loss."""
+        return self.read_heads(self.represent(prompt, model_idx), model_idx, source_idx, labels, label_weight)
+
+    def represent(self, prompt: PromptSide, model_idx: torch.Tensor) -> torch.Tensor:
+        """Each LLM's view of the prompt: (B, Q, D) from its latent reading the prompt's keys and values."""
         B = prompt.pooled.shape[0]
-        assert model_idx.shape[0] == B and source_idx.shape == (B,), (
-            "one row of models and a source per prompt"
-        )
+        assert model_idx.shape[0] == B, "one row of models per prompt"
         x = self.latent(model_idx) + prompt.pooled.unsqueeze(1)  # (B, Q, D)
         for block in self.blocks:
             x = block(x, prompt.k, prompt.v, prompt.mask)  # (B, Q, D)
-        x = self.ln_f(x)  # (B, Q, D)
+        return self.ln_f(x)  # (B, Q, D)
+
+    def read_heads(
+        self,
+        x: torch.Tensor,
+        model_idx: torch.Tensor,
+        source_idx: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        label_weight: torch.Tensor | None = None,
+    ) -> tuple[ScorerOutput, torch.Tensor | None]:
+        """Scores (and the loss) from the representations x (B, Q, D) on each prompt's source head."""
+        assert source_idx.shape == (x.shape[0],), "one source per prompt"
         w = self.head_w[source_idx]  # (B, 2, D)
         out = torch.einsum("bqd,bkd->bqk", x, w) + self.head_b[source_idx].unsqueeze(1)  # (B, Q, 2)
         prior = torch.gather(self.prior[source_idx], 1, model_idx)  # (B, Q)
