@@ -304,3 +304,14 @@ def test_the_foundations_prior_scorer_runs_through_the_same_harness() -> None:
     assert set(res.routers) == {"prior", "best-single"}
     # Both predict each model's mean training label, so they route identically.
     assert res.routers["prior"].aiq == pytest.approx(res.routers["best-single"].aiq)
+
+
+def test_candidates_never_labelled_on_the_same_prompt_are_an_error(tmp_path: Path) -> None:
+    rows = [json.loads(line) for line in DATA.read_text().splitlines()]
+    rows[0]["scores"] = {"odd": 0.5, "mid": 0.2}  # "odd" is labelled only where "big" is not
+    path = tmp_path / "disjoint.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    prices = {**load_prices([PRICES]), "odd": load_prices([PRICES])["mid"]}
+    with pytest.raises(DataError, match="no prompt has labels for every candidate") as info:
+        evaluate_files([path], prices=prices, prices_origin="f", options=options(candidates=["big", "odd"]))
+    assert str(path) in info.value.message

@@ -318,6 +318,99 @@ def _warm_embeddings(
         default_embedder().embed([r.prompt for r in records], progress=progress)
 
 
+@dataclass
+class _Pooled:
+    """Out-of-fold predictions of every router, pooled over folds, in the order of ``rows``."""
+
+    rows: list[int]  # evaluated record indices
+    predicted: dict[str, np.ndarray]  # router -> (N, M)
+    timings: dict[str, tuple[float, float]]  # router -> (fit seconds, predict seconds), summed over folds
+    expected: np.ndarray  # (N, M) expected USD, from each fold's training lengths
+    cost: np.ndarray  # (N, M) realised USD
+    n_incomplete: int  # test rows skipped because a candidate has no label on them
+    train_quality: dict[str, float]  # mean label per candidate over the training rows of all folds
+
+
+def _predict_folds(
+    records: Sequence[RoutingRecord],
+    plan: SplitPlan,
+    candidates: list[str],
+    options: EvalOptions,
+    prices: dict[str, Price],
+    *,
+    source: str,
+    name: str,
+    train_extra: Sequence[RoutingRecord],
+    progress: Any | None,
+) -> _Pooled:
+    """Train every router on each fold's training rows (plus ``train_extra`` minus the fold's test prompts) and
+    predict the fold's test rows that have a label for every candidate."""
+    complete = [all(c in r.scores for c in candidates) for r in records]
+    rows: list[int] = []
+    predicted: dict[str, list[np.ndarray]] = {router: [] for router in options.routers}
+    fit_s = dict.fromkeys(options.routers, 0.0)
+    predict_s = dict.fromkeys(options.routers, 0.0)
+    expected: list[np.ndarray] = []
+    cost: list[np.ndarray] = []
+    label_sum = dict.fromkeys(candidates, 0.0)
+    label_n = dict.fromkeys(candidates, 0)
+    n_incomplete = 0
+    task = None
+    if progress is not None:
+        task = progress.add_task(
+            f"{name}: training and predicting", total=len(plan.folds) * len(options.routers)
+        )
+    for fold in plan.folds:
+        test_idx = [i for i in fold.test if complete[i]]
+        n_incomplete += len(fold.test) - len(test_idx)
+        if not test_idx:
+            continue
+        test_prompts = {records[i].prompt for i in fold.test}
+        train = [records[i] for i in fold.train]
+        train += [r for r in train_extra if r.prompt not in test_prompts]
+        for r in (records[i] for i in fold.train):
+            for c in candidates:
+                if c in r.scores:
+                    label_sum[c] += r.scores[c]
+                    label_n[c] += 1
+        test = [records[i] for i in test_idx]
+        lengths = OutputLengths(train)
+        expected.append(expected_cost_matrix(test, candidates, prices, lengths))
+        cost.append(realised_cost_matrix(test, candidates, prices, lengths))
+        rows.extend(test_idx)
+        prompts = [r.prompt for r in test]
+        for router in options.routers:
+            start = time.perf_counter()
+            scorer = train_scorer(
+                router,
+                train,
+                seed=options.seed,
+                target_source=source,
+                options=options.router_options.get(router),
+            )
+            mid = time.perf_counter()
+            q = np.asarray(scorer.predict(prompts, candidates).quality, dtype=float)
+            fit_s[router] += mid - start
+            predict_s[router] += time.perf_counter() - mid
+            assert q.shape == (len(test), len(candidates)), (
+                f"scorer {router!r} returned shape {q.shape}, expected {(len(test), len(candidates))}"
+            )
+            predicted[router].append(q)
+            if progress is not None and task is not None:
+                progress.advance(task)
+    m = len(candidates)
+    return _Pooled(
+        rows=rows,
+        predicted={r: np.concatenate(v) if v else np.zeros((0, m)) for r, v in predicted.items()},
+        timings={r: (fit_s[r], predict_s[r]) for r in options.routers},
+        expected=np.concatenate(expected) if expected else np.zeros((0, m)),
+        cost=np.concatenate(cost) if cost else np.zeros((0, m)),
+        n_incomplete=n_incomplete,
+        # Only chooses which pair APGR is reported for (a reporting choice, never a routing decision).
+        train_quality={c: label_sum[c] / label_n[c] for c in candidates if label_n[c]},
+    )
+
+
 def evaluate_dataset(
     records: Sequence[RoutingRecord],
     *,
@@ -346,74 +439,32 @@ def evaluate_dataset(
         test_fraction=options.test_fraction,
         kfold_below=options.kfold_below,
     )
-    m = len(candidates)
-    complete = [all(c in r.scores for c in candidates) for r in records]
     _warm_embeddings(options, registry, [*records, *train_extra], progress)
-
-    eval_rows: list[int] = []
-    predicted: dict[str, list[np.ndarray]] = {router: [] for router in options.routers}
-    timings: dict[str, list[float]] = {router: [0.0, 0.0] for router in options.routers}
-    exp_costs: list[np.ndarray] = []
-    real_costs: list[np.ndarray] = []
-    train_quality_sum: dict[str, float] = dict.fromkeys(candidates, 0.0)
-    train_quality_n: dict[str, int] = dict.fromkeys(candidates, 0)
-    n_incomplete = 0
-    task = None
-    if progress is not None:
-        task = progress.add_task(
-            f"{name}: training and predicting", total=len(plan.folds) * len(options.routers)
-        )
-    for fold in plan.folds:
-        test_idx = [i for i in fold.test if complete[i]]
-        n_incomplete += len(fold.test) - len(test_idx)
-        if not test_idx:
-            continue
-        test_prompts = {records[i].prompt for i in fold.test}
-        train = [records[i] for i in fold.train]
-        train += [r for r in train_extra if r.prompt not in test_prompts]
-        for i in fold.train:
-            for c in candidates:
-                if c in records[i].scores:
-                    train_quality_sum[c] += records[i].scores[c]
-                    train_quality_n[c] += 1
-        test = [records[i] for i in test_idx]
-        lengths = OutputLengths(train)
-        exp_costs.append(expected_cost_matrix(test, candidates, prices, lengths))
-        real_costs.append(realised_cost_matrix(test, candidates, prices, lengths))
-        eval_rows.extend(test_idx)
-        prompts = [r.prompt for r in test]
-        for router in options.routers:
-            start = time.perf_counter()
-            scorer = train_scorer(
-                router,
-                train,
-                seed=options.seed,
-                target_source=source,
-                options=options.router_options.get(router),
-            )
-            mid = time.perf_counter()
-            pred = scorer.predict(prompts, candidates)
-            timings[router][0] += mid - start
-            timings[router][1] += time.perf_counter() - mid
-            q = np.asarray(pred.quality, dtype=float)
-            assert q.shape == (len(test), m), (
-                f"scorer {router!r} returned shape {q.shape}, expected {(len(test), m)}"
-            )
-            predicted[router].append(q)
-            if progress is not None and task is not None:
-                progress.advance(task)
-    if not eval_rows:
+    pooled = _predict_folds(
+        records,
+        plan,
+        candidates,
+        options,
+        prices,
+        source=source,
+        name=name,
+        train_extra=train_extra,
+        progress=progress,
+    )
+    if not pooled.rows:
         raise DataError(
             f"no prompt has labels for every candidate ({', '.join(candidates)}); choose --candidates that were "
             "evaluated on the same prompts",
             path=path,
         )
+    n_incomplete = pooled.n_incomplete
     if n_incomplete:
         notes.append(f"{n_incomplete} evaluation rows skipped: a candidate has no label on them")
+    eval_rows, predicted, timings = pooled.rows, pooled.predicted, pooled.timings
+    train_quality = pooled.train_quality
 
     quality = np.array([[records[i].scores[c] for c in candidates] for i in eval_rows])  # (N, M)
-    cost = np.concatenate(real_costs)  # (N, M)
-    expected = np.concatenate(exp_costs)
+    cost, expected = pooled.cost, pooled.expected  # (N, M) realised and expected USD
     n = quality.shape[0]
     singles_q, singles_c = quality.mean(axis=0), cost.mean(axis=0)
     best = int(np.lexsort((singles_c, -singles_q))[0])  # best quality, cheaper on ties
@@ -422,14 +473,13 @@ def evaluate_dataset(
     rng = np.random.default_rng(options.seed + 1)
     boot = rng.integers(0, n, size=(options.bootstrap, n))
     lambdas = default_lambdas(expected, options.n_lambdas)
-    train_quality = {c: train_quality_sum[c] / train_quality_n[c] for c in candidates if train_quality_n[c]}
     pair, pair_note = _choose_pair(candidates, options, train_quality, prices)
     s, w = (candidates.index(pair[0]), candidates.index(pair[1])) if pair else (0, 0)
     ctx = _Context(c_min=c_min, c_max=c_max, best_quality=best_q, best_cost=best_c, boot=boot)
 
     routers: dict[str, RouterResult] = {}
     for router in options.routers:
-        pred_q = np.concatenate(predicted[router])
+        pred_q = predicted[router]
         result = _curve_result(
             router, "router", sweep(pred_q, expected, quality, cost, lambdas), quality, cost, ctx
         )
