@@ -7,6 +7,7 @@ The entry points are ``evaluate_files`` / ``evaluate_dataset`` (``pointsman.eval
 
 from __future__ import annotations
 
+from pointsman.evaluation.costs import catalogue_prices, load_prices
 from pointsman.evaluation.harness import (
     DatasetResult,
     EvalOptions,
@@ -15,12 +16,16 @@ from pointsman.evaluation.harness import (
     evaluate_files,
     train_scorer,
 )
+from pointsman.evaluation.report import write_report
 
 __all__ = [
     "DatasetResult",
     "EvalOptions",
     "RouterResult",
+    "catalogue_prices",
     "evaluate_dataset",
     "evaluate_files",
+    "load_prices",
     "train_scorer",
+    "write_report",
 ]

@@ -115,10 +115,12 @@ def plot_pgr(result: DatasetResult, path: str | Path) -> Path | None:
     for level in (0.5, 0.8):
         ax.axhline(level, color="grey", linewidth=0.8, alpha=0.5)
     strong, weak = result.pair
-    ax.set_xlabel(f"calls to the strong model {strong} (% of prompts)")
-    ax.set_ylabel(f"performance gap recovered (0 = {weak}, 1 = {strong})")
+    ax.set_xlabel("calls to the strong model (% of prompts)")
+    ax.set_ylabel("performance gap recovered (0 = weak model, 1 = strong)")
     ax.set_title(
-        f"{result.name}: PGR vs share of strong calls — {result.n_prompts} test prompts", fontsize=10
+        f"{result.name}: PGR vs share of strong calls, {result.n_prompts} test prompts\n"
+        f"strong: {strong}, weak: {weak}",
+        fontsize=10,
     )
     ax.set_xlim(0, 100)
     ax.grid(True, alpha=0.3)
