@@ -4,6 +4,7 @@ Everything is measured side by side in the same process, interleaved, on the sam
 
 * ``plain``      one MiniLM forward pass over T tokens (the reference: what any embedding router pays);
 * ``neural``     the shipped design: one MiniLM pass, then M latent queries read the top-layer states;
+* ``read-out``   the read-out alone on already-computed states (the part ``neural`` adds to ``plain``);
 * ``cross``      a full cross-encoder: an LLM latent token prepended at the input, all 6 layers re-run per LLM;
 * ``late``       late conditioning: layers 1-5 once, the top layer re-run per LLM with the latent token in it;
 * ``two-tower``  one pass, mean-pool, then a dot product with each LLM's vector.
@@ -90,6 +91,16 @@ def main() -> None:
         mask = torch.ones(1, states.shape[1], dtype=torch.bool)
         head(states, mask, idx, torch.zeros(1, dtype=torch.long))
 
+    cached: dict[int, torch.Tensor] = {}
+
+    @torch.inference_mode()
+    def readout_only(ids: torch.Tensor, m: int) -> None:
+        if ids.shape[1] not in cached:
+            cached[ids.shape[1]] = bert(input_ids=ids).last_hidden_state
+        states = cached[ids.shape[1]]
+        idx = torch.arange(m).remainder(n_known).unsqueeze(0)
+        head(states, torch.ones(1, states.shape[1], dtype=torch.bool), idx, torch.zeros(1, dtype=torch.long))
+
     @torch.inference_mode()
     def cross(ids: torch.Tensor, m: int) -> None:
         emb = bert.embeddings(input_ids=ids)  # (1, T, C)
@@ -112,7 +123,11 @@ def main() -> None:
         pooled = bert(input_ids=ids).last_hidden_state.mean(1)  # (1, C)
         pooled @ latents[:m].T
 
-    variants: dict[str, Callable[[torch.Tensor, int], None]] = {"plain": plain, "neural": neural}
+    variants: dict[str, Callable[[torch.Tensor, int], None]] = {
+        "plain": plain,
+        "neural": neural,
+        "read-out": readout_only,
+    }
     if args.alternatives:
         variants |= {"two-tower": two_tower, "late": late, "cross": cross}
     tokens = [int(t) for t in args.tokens.split(",")]
