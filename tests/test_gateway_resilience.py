@@ -26,7 +26,7 @@ def test_breaker_opens_cools_down_and_recovers_end_to_end() -> None:
     # fails its first 3 requests, then answers: 2 failures open the breaker, the probe after the cooldown
     # fails once more, the next probe succeeds and closes it.
     script = "fake-model#fault=500&fail_first=3"
-    settings = GatewaySettings(retries=0, breaker_failures=2, breaker_cooldown_s=0.3, backoff_base_s=0.001)
+    settings = GatewaySettings(retries=0, breaker_failures=2, breaker_cooldown_s=1.0, backoff_base_s=0.001)
     with running_fake_provider() as fake:
         catalog = fake_catalog(fake.base_url, {"m@flaky": script, "m@steady": "fake-model#tokens=2"})
         app = create_app(catalog=catalog, billing=OpenAccessBilling(), gateway_settings=settings)
@@ -41,10 +41,10 @@ def test_breaker_opens_cools_down_and_recovers_end_to_end() -> None:
             assert ask() == "m@steady" and fake.stats[script] == 2, "open: the flaky endpoint is skipped"
             health = httpx.get(base_url.removesuffix("/v1") + "/healthz").json()
             assert "m@flaky" in health["cooling_down"]
-            time.sleep(0.35)
+            time.sleep(1.05)
             assert ask() == "m@steady" and fake.stats[script] == 3, "half-open: one probe, which fails"
             assert ask() == "m@steady" and fake.stats[script] == 3, "the failed probe reopened it"
-            time.sleep(0.35)
+            time.sleep(1.05)
             assert ask() == "m@flaky" and fake.stats[script] == 4, "the next probe succeeds"
             assert ask() == "m@flaky", "closed again"
 

@@ -25,9 +25,27 @@ from pointsman.providers import Timeouts, Upstream, build_providers, provider_cl
 from pointsman.providers.anthropic import from_anthropic_reply, to_anthropic_request
 from pointsman.providers.base import parse_retry_after, status_error
 from pointsman.providers.fake import VOCAB, FakeConfig, FakeProviderServer, running_fake_provider
+from pointsman.providers.transport import LeanTransport
+
+pytestmark = pytest.mark.timeout(60)  # a hang fails fast instead of stalling the suite
+
 
 STYLES = ["openai", "anthropic"]
 BODY = {"model": "ignored", "messages": [{"role": "user", "content": "hello there"}]}
+
+
+TRANSPORT = {"kind": "lean"}
+
+
+@pytest.fixture(scope="module", autouse=True, params=["lean", "httpx"])
+def transport_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs over the gateway's transport and over httpx's default one."""
+    TRANSPORT["kind"] = request.param
+    yield request.param
+
+
+def _client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=LeanTransport() if TRANSPORT["kind"] == "lean" else None)
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +55,14 @@ def fake() -> Iterator[FakeProviderServer]:
 
 
 async def _send(style: str, upstream: Upstream, body: dict[str, Any] = BODY, **kw: Any) -> dict[str, Any]:
-    async with httpx.AsyncClient() as client:
+    async with _client() as client:
         return await build_providers(client)[style].send(upstream, body, Timeouts(**kw))
 
 
 async def _stream(
     style: str, upstream: Upstream, body: dict[str, Any] = BODY, **kw: Any
 ) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient() as client:
+    async with _client() as client:
         return [c async for c in build_providers(client)[style].stream(upstream, body, Timeouts(**kw))]
 
 

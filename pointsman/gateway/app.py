@@ -31,6 +31,7 @@ from pointsman.gateway.routing import Ranker, Resolver
 from pointsman.gateway.settings import GatewaySettings
 from pointsman.ledger.billing import LedgerBilling
 from pointsman.providers.registry import build_providers
+from pointsman.providers.transport import LeanTransport
 from pointsman.settings import Settings
 
 if TYPE_CHECKING:
@@ -80,10 +81,10 @@ def create_app(
         if isinstance(bill, LedgerBilling):
             bill.start_sweeper()  # returns the holds of requests whose gateway died mid-request
         executor = ThreadPoolExecutor(max_workers=gw.scorer_threads, thread_name_prefix="pointsman-scorer")
-        limits = httpx.Limits(
-            max_connections=gw.max_connections, max_keepalive_connections=gw.max_connections
+        transport = LeanTransport(max_connections=gw.max_connections)
+        client = httpx.AsyncClient(
+            timeout=gw.timeouts().httpx_timeout(), transport=transport, trust_env=False
         )
-        client = httpx.AsyncClient(timeout=gw.timeouts().httpx_timeout(), limits=limits, trust_env=False)
         metrics = GatewayMetrics()
         engine = FallbackEngine(
             breaker=CircuitBreaker(failure_threshold=gw.breaker_failures, cooldown_s=gw.breaker_cooldown_s),

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -183,20 +184,31 @@ class _Abort(Exception):
 class FakeProviderServer:
     """The fake provider. ``await start()`` then ``base_url``; ``stats`` counts requests per script key."""
 
-    def __init__(self, config: FakeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: FakeConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.config = config or FakeConfig()
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context  # serve HTTPS with this context
         self.stats: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}/v1"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=1 << 24)
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, limit=1 << 24, ssl=self.ssl_context
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -524,9 +536,11 @@ class _Anthropic(_Format):
 
 
 @contextlib.contextmanager
-def running_fake_provider(config: FakeConfig | None = None, *, port: int = 0) -> Iterator[FakeProviderServer]:
+def running_fake_provider(
+    config: FakeConfig | None = None, *, port: int = 0, ssl_context: ssl.SSLContext | None = None
+) -> Iterator[FakeProviderServer]:
     """Run a fake provider on loopback in a background thread (its own event loop) for the ``with`` block."""
-    server = FakeProviderServer(config, port=port)
+    server = FakeProviderServer(config, port=port, ssl_context=ssl_context)
     ready = threading.Event()
     loop = asyncio.new_event_loop()
     failure: list[BaseException] = []
