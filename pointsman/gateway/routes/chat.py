@@ -103,6 +103,14 @@ async def chat_completions(request: Request) -> Response:
         text = "".join(str((c.get("message") or {}).get("content") or "") for c in reply.get("choices") or [])
         usage = _usage_of(reply.get("usage"), messages, text)
         await state.billing.settle(hold, by_name[candidate.endpoint], usage)
+        log.debug(
+            "%s: %s answered after %d attempt(s), %d prompt + %d completion tokens",
+            request_id,
+            candidate.endpoint,
+            len(attempts),
+            usage.prompt_tokens,
+            usage.completion_tokens,
+        )
         reply["model"] = candidate.endpoint
         if reply.get("usage") is None:
             reply["usage"] = {
@@ -127,6 +135,12 @@ async def chat_completions(request: Request) -> Response:
             await state.billing.release(hold)
         raise
     state.metrics.requests.labels("chat", "200").inc()
+    log.debug(
+        "%s: streaming from %s after %d attempt(s)",
+        request_id,
+        session.candidate.endpoint,
+        len(session.attempts),
+    )
     extra = _explain(resolution, session.attempts, session.candidate.endpoint) if explain else None
     include_usage = bool((req.stream_options or {}).get("include_usage"))
     chunks = _relay(state, session, hold, by_name[session.candidate.endpoint], messages, include_usage, extra)
