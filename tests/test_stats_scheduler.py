@@ -143,9 +143,16 @@ def test_two_replicas_share_one_schedule(tmp_path: Path) -> None:
 
         replicas = [BenchScheduler(run_once, store, region="eu", interval_s=60) for _ in range(2)]
 
-        async def go() -> None:
-            await asyncio.gather(*(r.tick() for r in replicas))  # both find a run due at once
+        async def race() -> None:
+            # Both replicas found the run due and start it at the same moment: the claim lets exactly one run.
+            await asyncio.gather(run_once(), run_once())
 
-        asyncio.run(go())
-    assert sum(r is not None for r in results) == 1 and len(results) == 2
+        asyncio.run(race())
+        assert len(results) == 2 and sum(r is not None for r in results) == 1
+
+        async def ticks() -> list[bool]:
+            return list(await asyncio.gather(*(r.tick() for r in replicas)))
+
+        # Afterwards neither replica finds a run due within the interval.
+        assert asyncio.run(ticks()) == [False, False] and len(results) == 2
     assert len(store.runs(region="eu")) == 1 and fake.stats.total() == 1
