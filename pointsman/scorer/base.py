@@ -12,7 +12,7 @@ them through ``SCORERS`` by name, so a baseline and the neural scorer are traine
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,7 +23,7 @@ from pointsman.errors import UnknownNameError
 if TYPE_CHECKING:
     from pointsman.data import RoutingRecord
 
-__all__ = ["SCORERS", "Prediction", "Scorer", "build_scorer", "register_scorer"]
+__all__ = ["SCORERS", "Prediction", "Scorer", "load_registry", "register_scorer"]
 
 
 @dataclass(frozen=True)
@@ -107,16 +107,5 @@ def load_registry() -> dict[str, type[Scorer]]:
     import importlib
 
     for module in _SCORER_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(module)
     return SCORERS
-
-
-def build_scorer(name: str) -> Callable[..., Scorer]:
-    registry = load_registry()
-    if name not in registry:
-        raise UnknownNameError("scorer", name, registry)
-    return registry[name].fit
