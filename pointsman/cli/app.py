@@ -9,13 +9,6 @@ import typer
 
 from pointsman.errors import PointsmanError
 
-app = typer.Typer(
-    name="pointsman",
-    help="Pointsman: send each prompt to the LLM endpoint that serves it best.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 
 def command_modules() -> list[str]:
     """Every module in ``pointsman.cli`` that defines ``register(app)``: adding a command is adding a module."""
@@ -29,6 +22,14 @@ def command_modules() -> list[str]:
 
 
 def build_app() -> typer.Typer:
+    """A new CLI with every command registered (a new one per call, so building it twice registers nothing twice)."""
+    app = typer.Typer(
+        name="pointsman",
+        help="Pointsman: send each prompt to the LLM endpoint that serves it best.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
     for name in command_modules():
         module = importlib.import_module(f"pointsman.cli.{name}")
         register = getattr(module, "register", None)
