@@ -10,10 +10,17 @@ message when missing).
 
 - Sequential: rounds of requests, targets interleaved in a shuffled order each round; the figure is the median
   over rounds of each round's median, for a non-streaming reply and for a stream's TTFT (time to the first
-  content token). "added" is the target minus direct.
-- Concurrent: 16 and 64 streams kept in flight; p50 and p99 of TTFT and of the whole stream, added over direct.
+  content token). "added" is the target minus direct. The gateways' CPU per reply is read over these rounds.
+- Concurrent (16 and 64 streams by default): several client processes (``benchmarks/_loadgen.py``) keep the
+  streams in flight against one target per round, rounds alternating targets; p50/p99 of TTFT and of the
+  whole stream, "added" = the target's percentile minus direct's, both from the same run. The CPU each process
+  group used per target (gateway, fake provider, clients, the whole machine) is printed beside them, with a
+  warning when the direct baseline itself is late: then the machine, not the gateway, set the figures.
 
-Run:  nice -n 10 .venv/bin/python benchmarks/gateway.py [--quick] [--json out.json]
+The paced fake's TTFT/ITL/answer length set the offered load (printed); the defaults keep 64 streams within
+what a 2-core machine can serve with the gateway, the fake provider and the clients all on it.
+
+Run:  .venv/bin/python benchmarks/gateway.py [--quick] [--json out.json]
 """
 
 from __future__ import annotations
@@ -23,7 +30,6 @@ import asyncio
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import statistics
@@ -36,14 +42,28 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _loadgen import Client, HTTPFailure, LoadResult, Request, cpu_seconds, run_load
+
 from pointsman.gateway.testing import free_port
 
-CONTENT = re.compile(rb'"content":\s*"[^"]')
 MESSAGES = [{"role": "user", "content": "Write one short sentence about the sea."}]
-PACED = {"ttft_ms": 100, "itl_ms": 10, "tokens": 20}
 LITELLM_KEY = "sk-pointsman-benchmark-0123456789abcdef"  # LiteLLM refuses to start without a master key
 ERRORS: dict[str, int] = {}  # failed requests per target (reported, not counted in the figures)
 LAST_ERROR: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class Pacing:
+    ttft_ms: float
+    itl_ms: float
+    tokens: int
+
+    @property
+    def stream_s(self) -> float:
+        """How long one stream takes upstream, at the least."""
+        return (self.ttft_ms + self.itl_ms * (self.tokens - 1)) / 1000
 
 
 @dataclass
@@ -57,30 +77,14 @@ class Target:
     paced_url: str
     paced_model: str
     headers: dict[str, str]
-    pid: int | None = None  # the gateway's process, for CPU per request
+    group: str | None = None  # the gateway process serving it (a key of the watched pids), for its CPU
 
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of ``pid`` and all its descendants, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry)] = int(fields[1])
-        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
-    family = {pid}
-    grew = True
-    while grew:
-        kids = {p for p, parent in parents.items() if parent in family} - family
-        grew = bool(kids)
-        family |= kids
-    return sum(times.get(p, 0.0) for p in family)
+    def request(self, *, paced: bool, stream: bool) -> Request:
+        url, model = (self.paced_url, self.paced_model) if paced else (self.fast_url, self.fast_model)
+        body: dict[str, object] = {"model": model, "messages": MESSAGES}
+        if stream:
+            body["stream"] = True
+        return Request.build(url, json.dumps(body).encode(), self.headers)
 
 
 def start(
@@ -114,89 +118,112 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-async def one_reply(client: httpx.AsyncClient, t: Target) -> float:
-    start = time.perf_counter()
-    resp = await client.post(
-        t.fast_url, json={"model": t.fast_model, "messages": MESSAGES}, headers=t.headers
-    )
-    resp.raise_for_status()
-    return time.perf_counter() - start
-
-
-async def one_stream(client: httpx.AsyncClient, t: Target, paced: bool) -> tuple[float, float]:
-    """(TTFT, whole stream) in seconds; TTFT is the first chunk carrying non-empty content."""
-    url, model = (t.paced_url, t.paced_model) if paced else (t.fast_url, t.fast_model)
-    body = {"model": model, "messages": MESSAGES, "stream": True}
-    start = time.perf_counter()
-    ttft = None
-    async with client.stream("POST", url, json=body, headers=t.headers) as resp:
-        resp.raise_for_status()
-        async for raw in resp.aiter_bytes():
-            if ttft is None and CONTENT.search(raw):
-                ttft = time.perf_counter() - start
-    total = time.perf_counter() - start
-    assert ttft is not None, f"{t.name}: no content in the stream"
-    return ttft, total
+def _error(name: str, exc: Exception) -> None:
+    ERRORS[name] = ERRORS.get(name, 0) + 1
+    LAST_ERROR[name] = str(exc)
 
 
 async def sequential(
-    client: httpx.AsyncClient, targets: list[Target], rounds: int, per_round: int, stream: bool
-) -> dict[str, float]:
-    """Median over rounds of each round's median latency (ms), targets interleaved in random order."""
+    targets: list[Target], watch: dict[str, int], rounds: int, per_round: int, stream: bool
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median over rounds of each round's median latency (ms; a stream's TTFT), targets interleaved in random
+    order; and each gateway's CPU time per request (ms) over those rounds."""
+    clients = {t.name: Client() for t in targets}
+    requests = {t.name: t.request(paced=False, stream=stream) for t in targets}
     per_target: dict[str, list[float]] = {t.name: [] for t in targets}
+    cpu = dict.fromkeys(per_target, 0.0)
+    done = dict.fromkeys(per_target, 0)
     rng = random.Random(0)
     for _ in range(rounds):
         order = targets[:]
         rng.shuffle(order)
         for t in order:
+            pid = watch.get(t.group or "")
+            before = cpu_seconds(pid)[0] if pid else 0.0
             samples = []
             for _ in range(per_round):
                 try:
-                    if stream:
-                        samples.append((await one_stream(client, t, paced=False))[0])
-                    else:
-                        samples.append(await one_reply(client, t))
-                except httpx.HTTPError as exc:
-                    ERRORS[t.name] = ERRORS.get(t.name, 0) + 1
-                    LAST_ERROR[t.name] = repr(exc)
-            per_target[t.name].append(statistics.median(samples) * 1000)
-    return {name: statistics.median(v) for name, v in per_target.items()}
+                    ttft, total = await clients[t.name].send(requests[t.name])
+                except (HTTPFailure, OSError) as exc:
+                    _error(t.name, exc)
+                    continue
+                samples.append(ttft if stream else total)
+            if pid:
+                cpu[t.name] += cpu_seconds(pid)[0] - before
+            done[t.name] += len(samples)
+            if samples:
+                per_target[t.name].append(statistics.median(samples) * 1000)
+    for c in clients.values():
+        c.close()
+    medians = {name: statistics.median(v) for name, v in per_target.items()}
+    cpu_ms = {t.name: cpu[t.name] / max(done[t.name], 1) * 1000 for t in targets if t.group}
+    return medians, cpu_ms
 
 
-async def concurrent(client: httpx.AsyncClient, t: Target, streams: int, requests: int) -> dict[str, float]:
-    """Keep ``streams`` in flight until ``requests`` finished; p50/p99 of TTFT and total (ms)."""
-    ttfts: list[float] = []
-    totals: list[float] = []
-    left = requests
-
-    async def worker() -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            try:
-                ttft, total = await one_stream(client, t, paced=True)
-            except httpx.HTTPError as exc:
-                ERRORS[t.name] = ERRORS.get(t.name, 0) + 1
-                LAST_ERROR[t.name] = repr(exc)
-                continue
-            ttfts.append(ttft * 1000)
-            totals.append(total * 1000)
-
-    await asyncio.gather(*(worker() for _ in range(streams)))
-    q = statistics.quantiles
-    return {
-        "ttft_p50": statistics.median(ttfts),
-        "ttft_p99": q(ttfts, n=100)[98],
-        "total_p50": statistics.median(totals),
-        "total_p99": q(totals, n=100)[98],
-    }
-
-
-async def warm(client: httpx.AsyncClient, targets: list[Target]) -> None:
+async def warm(targets: list[Target]) -> None:
+    """Connections open, code paths and caches warm, in every server."""
     for t in targets:
-        for _ in range(20):
-            await one_reply(client, t)
-        await asyncio.gather(*(one_stream(client, t, paced=True) for _ in range(16)))
+        client = Client()
+        for paced, stream, n in ((False, False, 30), (False, True, 30), (True, True, 2)):
+            request = t.request(paced=paced, stream=stream)
+            for _ in range(n):
+                await client.send(request)
+        client.close()
+
+
+def concurrent(
+    targets: list[Target],
+    watch: dict[str, int],
+    pacing: Pacing,
+    streams: int,
+    *,
+    processes: int,
+    rounds: int,
+    window_s: float,
+) -> dict[str, dict[str, float]]:
+    """``streams`` in flight, one target per round, rounds alternating targets: percentiles (ms) and CPU."""
+    rng = random.Random(streams)
+    schedule: list[str] = []
+    for _ in range(rounds):
+        order = [t.name for t in targets]
+        rng.shuffle(order)
+        schedule += order
+    requests = {t.name: t.request(paced=True, stream=True) for t in targets}
+    loads = run_load(
+        requests,
+        schedule,
+        streams=streams,
+        processes=processes,
+        ramp_s=pacing.stream_s,
+        window_s=window_s,
+        watch=watch,
+    )
+    return {t.name: _summary(t, loads[t.name]) for t in targets}
+
+
+def _summary(t: Target, r: LoadResult) -> dict[str, float]:
+    if r.errors:
+        ERRORS[t.name] = ERRORS.get(t.name, 0) + r.errors
+        LAST_ERROR[t.name] = r.last_error
+    assert len(r.ttft_ms) >= 100, f"{t.name}: only {len(r.ttft_ms)} streams recorded ({r.last_error})"
+
+    def pct(values: list[float], q: int) -> float:
+        return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+    wall = max(r.wall_s, 1e-9)
+    out = {
+        "n": float(len(r.ttft_ms)),
+        "ttft_p50": statistics.median(r.ttft_ms),
+        "ttft_p99": pct(r.ttft_ms, 99),
+        "total_p50": statistics.median(r.total_ms),
+        "total_p99": pct(r.total_ms, 99),
+        "streams_per_s": r.completed / wall,
+    }
+    for group, seconds in r.cpu_s.items():
+        out[f"cores_{group}"] = seconds / wall  # CPU seconds per second: cores kept busy
+    if t.group:
+        out["cpu_ms_per_stream"] = r.cpu_s.get(t.group, 0.0) / max(r.completed, 1) * 1000
+    return out
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -211,54 +238,14 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> None:
         )
 
 
-async def measure(targets: list[Target], quick: bool) -> dict[str, object]:
-    rounds, per_round = (8, 10) if quick else (30, 20)
-    levels = {16: 160 if quick else 640, 64: 320 if quick else 1280}
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    results: dict[str, object] = {"rounds": rounds, "per_round": per_round, "paced": PACED}
-    async with httpx.AsyncClient(limits=limits, timeout=60, trust_env=False) as client:
-        await warm(client, targets)
-        seq = await sequential(client, targets, rounds, per_round, stream=False)
-        ttft = await sequential(client, targets, rounds, per_round, stream=True)
-        results["sequential_reply_ms"] = seq
-        results["sequential_ttft_ms"] = ttft
-        conc: dict[int, dict[str, dict[str, float]]] = {}
-        for streams, requests in levels.items():
-            conc[streams] = {}
-            order = targets[:]
-            random.Random(streams).shuffle(order)
-            for t in order:
-                conc[streams][t.name] = await concurrent(client, t, streams, requests)
-        results["concurrent_ms"] = conc
-        cpu: dict[str, dict[str, float]] = {}
-        n = 100 if quick else 400
-        for t in targets:
-            if t.pid is None:
-                continue
-            before = cpu_seconds(t.pid)
-            for _ in range(n):
-                await one_reply(client, t)
-            middle = cpu_seconds(t.pid)
-            await asyncio.gather(*(one_stream(client, t, paced=True) for _ in range(n)))
-            cpu[t.name] = {
-                "reply": (middle - before) / n * 1000,
-                "stream": (cpu_seconds(t.pid) - middle) / n * 1000,
-            }
-        results["gateway_cpu_ms_per_request"] = cpu
-    return results
-
-
-def report(results: dict[str, object], names: list[str]) -> None:
-    cpu = results.get("gateway_cpu_ms_per_request")
-    if isinstance(cpu, dict) and cpu:
-        table(
-            "gateway process CPU per request (ms; insensitive to other load on the machine)",
-            ["target", "reply", f"stream ({PACED['tokens']} tokens)"],
-            [[n, f"{v['reply']:.3f}", f"{v['stream']:.3f}"] for n, v in cpu.items()],
-        )
+def report(results: dict[str, object], names: list[str], pacing: Pacing) -> None:
     seq = results["sequential_reply_ms"]
     ttft = results["sequential_ttft_ms"]
-    assert isinstance(seq, dict) and isinstance(ttft, dict)
+    cpu = results["gateway_cpu_ms_per_reply"]
+    conc = results["concurrent"]
+    assert (
+        isinstance(seq, dict) and isinstance(ttft, dict) and isinstance(cpu, dict) and isinstance(conc, dict)
+    )
     rows = []
     for name in names:
         added_r = seq[name] - seq["direct"]
@@ -269,29 +256,31 @@ def report(results: dict[str, object], names: list[str]) -> None:
         ["target", "reply", "added", "stream TTFT", "added"],
         rows,
     )
-    added = {n: seq[n] - seq["direct"] for n in names}
-    if "litellm" in added and "pointsman" in added and added["pointsman"] > 0:
-        print(f"  LiteLLM's added reply latency / Pointsman's: {added['litellm'] / added['pointsman']:.1f}×")
-        print(
-            f"  LiteLLM's added TTFT / Pointsman's: {(ttft['litellm'] - ttft['direct']) / max(ttft['pointsman'] - ttft['direct'], 1e-9):.1f}×"
-        )
-    conc = results["concurrent_ms"]
-    assert isinstance(conc, dict)
+    ncpu = os.cpu_count() or 1
     for streams, by_target in conc.items():
         base = by_target["direct"]
+        print(
+            f"\n{streams} concurrent streams, {results['processes']} client processes, {results['conc_rounds']} "
+            f"rounds × {results['window_s']:g} s per target. Offered: each stream {pacing.tokens} tokens "
+            f"(paced fake: TTFT {pacing.ttft_ms:g} ms, ITL {pacing.itl_ms:g} ms, {pacing.stream_s * 1000:.0f} ms "
+            f"a stream) = {streams / pacing.stream_s:.0f} streams/s, "
+            f"{streams * pacing.tokens / pacing.stream_s:.0f} chunks/s"
+        )
         rows = []
         for name in names:
             r = by_target[name]
             rows.append(
-                [name]
+                [name, f"{r['n']:.0f}", f"{r['streams_per_s']:.0f}"]
                 + [f"{r[k]:.1f}" for k in ("ttft_p50", "ttft_p99", "total_p50", "total_p99")]
                 + [f"{r[k] - base[k]:+.1f}" for k in ("ttft_p50", "ttft_p99", "total_p99")]
+                + [f"{r['ttft_p99'] / base['ttft_p99']:.2f}×"]
             )
         table(
-            f"{streams} concurrent streams (paced fake: TTFT {PACED['ttft_ms']} ms, ITL {PACED['itl_ms']} ms, "
-            f"{PACED['tokens']} tokens), ms",
+            "  latency (ms; added = target − direct in the same run)",
             [
                 "target",
+                "streams",
+                "/s",
                 "TTFT p50",
                 "TTFT p99",
                 "total p50",
@@ -299,9 +288,111 @@ def report(results: dict[str, object], names: list[str]) -> None:
                 "+TTFT p50",
                 "+TTFT p99",
                 "+total p99",
+                "TTFT p99/direct",
             ],
             rows,
         )
+        groups = [g for g in ("pointsman", "litellm", "fake", "clients") if f"cores_{g}" in base]
+        rows = []
+        for name in names:
+            r = by_target[name]
+            per_stream = f"{r['cpu_ms_per_stream']:.2f}" if "cpu_ms_per_stream" in r else "-"
+            rows.append(
+                [name]
+                + [f"{r[f'cores_{g}']:.2f}" for g in groups]
+                + [f"{r['cores_machine']:.2f} of {ncpu}", per_stream]
+            )
+        table(
+            "  CPU while each target's rounds ran (cores busy = CPU seconds per second)",
+            ["target", *groups, "whole machine", "gateway CPU ms/stream"],
+            rows,
+        )
+        late = base["ttft_p99"] - pacing.ttft_ms
+        if late > max(20.0, 0.5 * pacing.ttft_ms):
+            print(
+                f"  WARNING: the direct baseline's TTFT p99 is {late:.0f} ms over the fake's configured "
+                f"{pacing.ttft_ms:g} ms: the clients or the fake provider were starved, so these figures are the "
+                "machine's queueing more than the gateway's (offer less load: --ttft-ms/--itl-ms/--streams)"
+            )
+        busiest = max(by_target[n]["cores_machine"] for n in names)
+        if busiest > 0.9 * ncpu:
+            print(f"  WARNING: the machine was {busiest / ncpu:.0%} busy during some rounds (saturated)")
+    summary(results, names, pacing)
+
+
+def summary(results: dict[str, object], names: list[str], pacing: Pacing) -> None:
+    """The figures as one Markdown table (for the README), gateways side by side."""
+    seq = results["sequential_reply_ms"]
+    ttft = results["sequential_ttft_ms"]
+    cpu = results["gateway_cpu_ms_per_reply"]
+    conc = results["concurrent"]
+    assert (
+        isinstance(seq, dict) and isinstance(ttft, dict) and isinstance(cpu, dict) and isinstance(conc, dict)
+    )
+    cols = [n for n in names if n != "direct"]
+    ref = "pointsman"
+
+    def added(values: dict[str, float], name: str, fmt: str = "+.2f") -> str:
+        text = f"{values[name] - values['direct']:{fmt}} ms"
+        mine = values[ref] - values["direct"]
+        if name == "litellm" and mine > 0:
+            text += f" ({(values[name] - values['direct']) / mine:.1f}×)"
+        return text
+
+    rows = [
+        [
+            f"added latency per reply, p50 (median of {results['rounds']} interleaved round medians; "
+            f"direct {seq['direct']:.2f} ms)",
+            *(added(seq, n) for n in cols),
+        ],
+        [f"added TTFT per stream, p50 (direct {ttft['direct']:.2f} ms)", *(added(ttft, n) for n in cols)],
+    ]
+    for streams, by_target in conc.items():
+        base = by_target["direct"]
+        rows.append(
+            [
+                f"{streams} concurrent streams: added TTFT p50 / p99 (direct {base['ttft_p50']:.0f} / "
+                f"{base['ttft_p99']:.0f} ms)",
+                *(
+                    f"{by_target[n]['ttft_p50'] - base['ttft_p50']:+.1f} / "
+                    f"{by_target[n]['ttft_p99'] - base['ttft_p99']:+.1f} ms"
+                    for n in cols
+                ),
+            ]
+        )
+        rows.append(
+            [
+                f"{streams} concurrent streams: added whole-stream p99 (direct {base['total_p99']:.0f} ms)",
+                *(f"{by_target[n]['total_p99'] - base['total_p99']:+.1f} ms" for n in cols),
+            ]
+        )
+    top = max(conc) if conc else None
+    rows.append(
+        [
+            f"gateway CPU per reply / per {pacing.tokens}-token stream"
+            + (f" (at {top} streams)" if top else ""),
+            *(
+                f"{cpu[n]:.2f} / {conc[top][n]['cpu_ms_per_stream']:.2f} ms"
+                if n in cpu and top and "cpu_ms_per_stream" in conc[top][n]
+                else "-"
+                for n in cols
+            ),
+        ]
+    )
+    print("\nSummary (Markdown)\n")
+    print("| | " + " | ".join(cols) + " |")
+    print("| --- |" + " --- |" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+async def _sequential_all(
+    targets: list[Target], watch: dict[str, int], rounds: int, per_round: int
+) -> dict[str, object]:
+    await warm(targets)
+    seq, cpu = await sequential(targets, watch, rounds, per_round, stream=False)
+    ttft, _ = await sequential(targets, watch, rounds, per_round, stream=True)
+    return {"sequential_reply_ms": seq, "sequential_ttft_ms": ttft, "gateway_cpu_ms_per_reply": cpu}
 
 
 def main() -> None:
@@ -312,7 +403,19 @@ def main() -> None:
     parser.add_argument("--litellm-venv", type=Path, default=Path("/tmp/litellm-venv"))
     parser.add_argument("--json", type=Path, help="Also write the numbers here.")
     parser.add_argument("--no-scorer-row", action="store_true", help="Skip the routed (prior scorer) row.")
+    parser.add_argument(
+        "--streams", default="16,64", help="Concurrency levels, comma-separated (default: 16,64)."
+    )
+    parser.add_argument("--processes", type=int, default=4, help="Client processes for the concurrent part.")
+    parser.add_argument("--ttft-ms", type=float, default=100.0, help="Paced fake: time to first token.")
+    parser.add_argument("--itl-ms", type=float, default=25.0, help="Paced fake: time between tokens.")
+    parser.add_argument("--tokens", type=int, default=20, help="Paced fake: tokens per answer.")
+    parser.add_argument("--window-s", type=float, default=4.0, help="Measured seconds per concurrent round.")
     args = parser.parse_args()
+    pacing = Pacing(args.ttft_ms, args.itl_ms, args.tokens)
+    levels = [int(x) for x in args.streams.split(",") if x.strip()]
+    rounds, per_round = (8, 10) if args.quick else (30, 20)
+    conc_rounds = 2 if args.quick else 5
 
     tmp = Path(tempfile.mkdtemp(prefix="pointsman-bench-"))
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -323,13 +426,15 @@ def main() -> None:
         procs.append(start([*pointsman, "fake-provider", "--port", str(fast_port), "--tokens", "16"], env))
         paced_args = [
             "--ttft-ms",
-            str(PACED["ttft_ms"]),
+            str(pacing.ttft_ms),
             "--itl-ms",
-            str(PACED["itl_ms"]),
+            str(pacing.itl_ms),
             "--tokens",
-            str(PACED["tokens"]),
+            str(pacing.tokens),
         ]
-        procs.append(start([*pointsman, "fake-provider", "--port", str(paced_port), *paced_args], env))
+        paced = start([*pointsman, "fake-provider", "--port", str(paced_port), *paced_args], env)
+        procs.append(paced)
+        watch = {"fake": paced.pid}
         for port, proc in zip((fast_port, paced_port), procs, strict=True):
             wait_http(f"http://127.0.0.1:{port}/healthz", proc, 60, "fake provider")
         config = tmp / "pointsman.toml"
@@ -360,6 +465,7 @@ def main() -> None:
         )
         procs.append(gw)
         wait_http(f"http://127.0.0.1:{gw_port}/healthz", gw, 120, "pointsman serve")
+        watch["pointsman"] = gw.pid
 
         def url(port: int) -> str:
             return f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -367,7 +473,13 @@ def main() -> None:
         targets = [
             Target("direct", url(fast_port), "fake-model", url(paced_port), "fake-model", {}),
             Target(
-                "pointsman", url(gw_port), "fake-model@fast", url(gw_port), "fake-model@paced", {}, gw.pid
+                "pointsman",
+                url(gw_port),
+                "fake-model@fast",
+                url(gw_port),
+                "fake-model@paced",
+                {},
+                "pointsman",
             ),
         ]
         if not args.no_scorer_row:
@@ -379,6 +491,7 @@ def main() -> None:
                     url(gw_port),
                     "router@q:1|providers:paced",
                     {},
+                    "pointsman",
                 )
             )
         litellm = args.litellm_venv / "bin" / "litellm"
@@ -409,7 +522,10 @@ def main() -> None:
             try:
                 wait_http(f"http://127.0.0.1:{ll_port}/health/liveliness", ll, 180, "litellm proxy")
                 auth = {"authorization": f"Bearer {LITELLM_KEY}"}
-                targets.append(Target("litellm", url(ll_port), "fast", url(ll_port), "paced", auth, ll.pid))
+                targets.append(
+                    Target("litellm", url(ll_port), "fast", url(ll_port), "paced", auth, "litellm")
+                )
+                watch["litellm"] = ll.pid
             except RuntimeError as exc:
                 print(f"LiteLLM skipped: {exc} (log: {tmp / 'litellm.log'})")
         else:
@@ -418,9 +534,31 @@ def main() -> None:
                 f"'python -m venv {args.litellm_venv} && {args.litellm_venv}/bin/pip install \"litellm[proxy]\"'"
             )
 
-        results = asyncio.run(measure(targets, args.quick))
+        started = time.monotonic()
+        results: dict[str, object] = {
+            "rounds": rounds,
+            "per_round": per_round,
+            "pacing": pacing.__dict__,
+            "processes": args.processes,
+            "conc_rounds": conc_rounds,
+            "window_s": args.window_s,
+        }
+        results.update(asyncio.run(_sequential_all(targets, watch, rounds, per_round)))
+        results["concurrent"] = {
+            streams: concurrent(
+                targets,
+                watch,
+                pacing,
+                streams,
+                processes=args.processes,
+                rounds=conc_rounds,
+                window_s=args.window_s,
+            )
+            for streams in levels
+        }
         names = [t.name for t in targets]
-        report(results, names)
+        report(results, names, pacing)
+        print(f"\n({time.monotonic() - started:.0f} s of measuring)")
         for name, count in ERRORS.items():
             print(f"  {name}: {count} failed request(s), last: {LAST_ERROR[name]}")
         results["errors"] = dict(ERRORS)
