@@ -8,6 +8,7 @@ unexpected failures (500, without internals).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -76,7 +77,8 @@ def create_app(
             from pointsman.gateway.ranker import build_ranker
 
             latency = measured.latency if measured is not None else None
-            rank, router = build_ranker(cat, config, gw.fallback_depth, latency=latency)
+            rank, router, warm = build_ranker(cat, config, gw.fallback_depth, latency=latency)
+            await asyncio.to_thread(warm)  # load the scorer now, off the event loop, not on request one
         bill = billing or load_billing(gw.billing, settings, config)
         if isinstance(bill, LedgerBilling):
             bill.start_sweeper()  # returns the holds of requests whose gateway died mid-request

@@ -2,12 +2,13 @@
 
 Adapts ``pointsman.router.Router`` to the gateway's ``Ranker``: (messages, model field, max_tokens) → the
 endpoints to try, best first, each with its score terms, plus the full ranking for explanations. Built once in
-the lifespan; called in the resolver's thread pool (``Router`` is synchronous and may run a neural scorer).
+the lifespan and warmed there (the neural scorer loads before the first request); called in the resolver's
+thread pool (``Router`` is synchronous and runs the neural scorer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pointsman.gateway.routing import Choice, Ranker
@@ -48,11 +49,15 @@ def ranker_from_router(router: Router, depth: int) -> Ranker:
 
 def build_ranker(
     catalog: Catalog, config: Config, depth: int, *, latency: LatencySource | None = None
-) -> tuple[Ranker, str]:
-    """The ranker over the default scorer and the config's default router, and that router string.
+) -> tuple[Ranker, str, Callable[[], None]]:
+    """The ranker over the config's scorer (``[routing] scorer``, default the shipped neural one) and default
+    router, that router string, and the scorer's ``warm`` (blocking: loads torch and MiniLM and runs one
+    prediction; the lifespan runs it in the scorer's thread pool before serving).
     ``latency``: where TTFT/ITL come from (default: catalogue priors)."""
     from pointsman.router import Router
+    from pointsman.scorer.default import scorer_by_name
 
     default = config.routing.default_router or DEFAULT_ROUTER
-    router = Router(catalog=catalog, latency=latency, default_router=default)
-    return ranker_from_router(router, depth), default
+    scorer = scorer_by_name(config.routing.scorer)
+    router = Router(catalog=catalog, scorer=scorer, latency=latency, default_router=default)
+    return ranker_from_router(router, depth), default, scorer.warm
