@@ -30,7 +30,8 @@ from pointsman.router_string import (
     Weights,
     parse_router_string,
 )
-from pointsman.scorer.base import Scorer
+from pointsman.scorer.base import Prediction, Scorer
+from pointsman.scorer.default import SCORER_CHOICES, scorer_by_name
 from pointsman.tokens import count_message_tokens
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "Prompt", "Ranking", "Router", "prompt_text"]
@@ -116,9 +117,7 @@ class Router:
         default_router: str | RouterSpec = DEFAULT_ROUTER,
     ) -> None:
         if scorer is None:
-            from pointsman.scorer.default import default_scorer
-
-            scorer = default_scorer()
+            scorer = scorer_by_name(None)
         self.catalog = catalog if catalog is not None else load_catalog()
         self.scorer = scorer
         self.latency: LatencySource = latency if latency is not None else CatalogPriors()
@@ -147,17 +146,15 @@ class Router:
             found = self._load_scorer(name)
             self._scorers[name] = found
             return found
-        if name == "prior":
-            from pointsman.scorer.prior import PriorScorer
-
-            self._scorers[name] = PriorScorer()
+        if name in SCORER_CHOICES:
+            self._scorers[name] = scorer_by_name(name)
             return self._scorers[name]
         from pointsman.custom.registry import deployed_names, find_deployed
 
         deployed = find_deployed(name)  # cached by the registry, reloaded on redeploy
         if deployed is not None:
             return deployed
-        known = {"prior", *self._scorers, *deployed_names()}
+        known = {*SCORER_CHOICES, *self._scorers, *deployed_names()}
         if hasattr(self.scorer, "name"):
             known.add(self.scorer.name)
         raise UnknownNameError("router", name, known, param="model")
@@ -275,27 +272,39 @@ class Router:
                     "in the search space serves them; widen providers: or check the catalogue",
                     param="model",
                 )
-        scored_models = sorted({e.model for e in endpoints if e.model in known})
-        quality: dict[str, tuple[float, float | None]] = {}
-        if scored_models:
-            quality = scorer.predict([text], scored_models).row(0)
+        if isinstance(link, EndpointStep):
+            # Every endpoint serves the one named model, so quality cannot change the choice: nothing is
+            # predicted (no scorer loads; an explicit endpoint never waits for the neural scorer).
+            prediction = _unpredicted(link.model, text)
+        else:
+            scored_models = sorted({e.model for e in endpoints if e.model in known})
+            prediction = scorer.predict([text], scored_models) if scored_models else None
+        quality = prediction.row(0) if prediction is not None else {}
+        borrowed = prediction.fallback if prediction is not None else {}
         candidates: list[Candidate] = []
         figures = self.latency.figures(endpoints)
         priors = CatalogPriors().figures([e for e in endpoints if e.name not in figures])
         unscored: list[str] = []
         for e in endpoints:
             flags: list[str] = []
-            if e.model in quality:
+            if e.model in quality and isinstance(link, EndpointStep):
                 q, u = quality[e.model]
+                flags.append("quality: prior, not predicted (the request names the model)")
+            elif e.model in quality:
+                q, u = quality[e.model]
+                if e.model in borrowed:
+                    flags.append(
+                        f"quality: {borrowed[e.model]} (scorer {scorer.name!r} has no latent for it)"
+                    )
             else:
                 model_prior = self.catalog.model_table[e.model].quality_prior
                 if model_prior is not None:
                     q, u = model_prior, None
                     flags.append("quality: catalogue quality_prior")
                 elif isinstance(link, EndpointStep) and link.provider is not None:
-                    # Named explicitly: route there even though nothing predicts its quality.
+                    # Named explicitly: route there even though nothing knows its quality.
                     q, u = 0.0, None
-                    flags.append(f"quality: unknown to scorer {scorer.name!r}")
+                    flags.append("quality: unknown (no prior for it)")
                 else:
                     unscored.append(e.model)
                     continue
@@ -326,3 +335,11 @@ class Router:
             max_output_tokens=max_tokens,
         )
         return ranked, scorer.name
+
+
+def _unpredicted(model: str, text: str) -> Prediction | None:
+    """The prior's quality for a model a link names (cheap, no torch), or None when the prior lacks it."""
+    from pointsman.scorer.prior import PriorScorer
+
+    prior = PriorScorer()
+    return prior.predict([text], [model]) if model in prior.models else None

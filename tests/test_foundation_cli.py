@@ -126,6 +126,8 @@ def _run_main(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[
         (["route", "hi", "--router", "router@q:1|c<0.0001"], "threshold 'c<0.0001'"),
         (["route", "hi", "--router", "mixtral@together"], "did you mean"),
         (["route", "hi", "--config", "/nonexistent/config.toml"], "no such config file"),
+        (["route", "hi", "--scorer", "priro"], "unknown scorer 'priro'; did you mean 'prior'"),
+        (["route", "hi", "--scorer", "/"], "not a scorer checkpoint"),
     ],
 )
 def test_errors_exit_2_with_a_message(args: list[str], fragment: str, tmp_path: Path) -> None:
@@ -136,21 +138,45 @@ def test_errors_exit_2_with_a_message(args: list[str], fragment: str, tmp_path: 
     assert "error:" in result.stderr and fragment in result.stderr
 
 
-def test_route_does_not_import_torch(tmp_path: Path) -> None:
+def test_route_imports_torch_only_to_predict(tmp_path: Path) -> None:
+    """The default route runs the shipped neural scorer; a request that names its model, the prior and the
+    catalogue listing never import torch (they stay instant)."""
     code = (
-        "import sys\n"
+        "import json, sys\n"
         "from typer.testing import CliRunner\n"
         "from pointsman.cli.app import build_app\n"
-        f"r = CliRunner().invoke(build_app(), ['route', {PROMPT!r}, '--json'])\n"
-        "assert r.exit_code == 0, r.output\n"
+        "def run(*args):\n"
+        "    r = CliRunner().invoke(build_app(), list(args))\n"
+        "    assert r.exit_code == 0, r.output\n"
+        "    return r.output\n"
+        f"run('route', {PROMPT!r}, '--json', '-r', 'claude-2@anthropic')\n"
+        f"run('route', {PROMPT!r}, '--json', '-r', 'claude-2@anthropic->mixtral-8x7b-instruct-v0.1@lowest-cost')\n"
+        f"assert json.loads(run('route', {PROMPT!r}, '--json', '--scorer', 'prior'))['scorer'] == 'prior'\n"
+        "run('endpoints', '--json')\n"
+        "print('torch' in sys.modules)\n"
+        f"assert json.loads(run('route', {PROMPT!r}, '--json'))['scorer'] == 'neural'\n"
         "print('torch' in sys.modules)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         env={"PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
+    assert result.stdout.split() == ["False", "True"]
+    assert "Loading weights" not in result.stderr, "the encoder's progress bar leaked into route's output"
+
+
+def test_route_scorer_from_the_option_or_the_config(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "prior.toml"
+    config.write_text('[routing]\nscorer = "prior"\n')
+    by_config = runner.invoke(build_app(), ["route", PROMPT, "--json", "--config", str(config)])
+    assert by_config.exit_code == 0, by_config.output
+    assert json.loads(by_config.output)["scorer"] == "prior"
+    overridden = runner.invoke(
+        build_app(), ["route", PROMPT, "--json", "--config", str(config), "--scorer", "neural"]
+    )
+    assert overridden.exit_code == 0, overridden.output
+    assert json.loads(overridden.output)["scorer"] == "neural"

@@ -1,4 +1,6 @@
-"""The Router API end to end on the shipped catalogue, the prior scorer, token estimates and latency sources."""
+"""The Router API end to end on the shipped catalogue and default scorer, the prior scorer, token estimates and
+latency sources. The objective's mechanics are tested over the prompt-independent prior (``router``); what the
+default (the shipped neural scorer) changes is tested on ``shipped``."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pointsman.errors import ConfigError, NoCandidatesError, ScorerError, Unknow
 from pointsman.latency import CatalogPriors, LatencyFigure, LatencySource
 from pointsman.router import Router, prompt_text
 from pointsman.scorer.base import SCORERS, Prediction, Scorer, load_registry
-from pointsman.scorer.default import default_scorer
+from pointsman.scorer.default import DEFAULT_SCORER_NAME, ShippedScorer, default_scorer, scorer_by_name
 from pointsman.scorer.prior import PRIOR_FILE, PriorScorer
 from pointsman.tokens import count_message_tokens, estimate_tokens
 
@@ -25,6 +27,11 @@ PROMPT = "What is the largest of 3, 9 and 4?"
 
 @pytest.fixture(scope="module")
 def router() -> Router:
+    return Router(scorer=PriorScorer())
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Router:
     return Router()
 
 
@@ -46,15 +53,20 @@ class FixedScorer(Scorer):
         return Prediction(models=list(models), quality=row.reshape(len(prompts), len(models)))
 
 
-def test_default_ranking_offline(router: Router) -> None:
-    ranking = router.rank(PROMPT)
-    assert ranking.chosen.endpoint in router.catalog.endpoint_table
-    assert len(ranking.ranked) == len(router.catalog.endpoints())
+def test_default_ranking_offline(shipped: Router) -> None:
+    ranking = shipped.rank(PROMPT)
+    assert ranking.chosen.endpoint in shipped.catalog.endpoint_table
+    assert len(ranking.ranked) == len(shipped.catalog.endpoints())
     scores = [r.score for r in ranking.ranked]
     assert scores == sorted(scores, reverse=True)
-    assert ranking.scorer == "prior"
+    assert ranking.scorer == "neural"
     assert any("catalogue priors" in n for n in ranking.notes)
     assert len(ranking.plan) == 3 and ranking.plan[0] == ranking.chosen
+    # Every catalogue model has a latent: no quality is borrowed from the prior, and it depends on the prompt.
+    assert not [f for r in ranking.ranked for f in r.flags if f.startswith("quality:")]
+    other = {r.endpoint: r.quality for r in shipped.rank("Write a limerick about a cat.").ranked}
+    assert any(abs(other[r.endpoint] - r.quality) > 1e-4 for r in ranking.ranked)
+    assert all(r.uncertainty is not None and r.uncertainty > 0 for r in ranking.ranked)
 
 
 def test_quality_weight_alone_picks_the_best_prior_model(router: Router) -> None:
@@ -189,18 +201,37 @@ def test_catalogue_quality_prior_routes_to_an_unscored_model(tmp_path: Path) -> 
     assert "quality: catalogue quality_prior" in ranking.chosen.flags
 
 
+class ExplodingScorer(FixedScorer):
+    """Knows some models but must never be asked to predict."""
+
+    def predict(self, prompts: Sequence[str], models: Sequence[str]) -> Prediction:
+        raise AssertionError(f"predicted {list(models)} for a link that names its model")
+
+
 def test_an_explicit_endpoint_needs_no_quality_prediction(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(
         '[catalog.endpoints."house-model@together"]\nupstream_model = "h"\ncontext_window = 4096\n'
         "input_usd_per_mtok = 1\noutput_usd_per_mtok = 1\nprice_as_of = 2026-01-01\n"
     )
-    r = Router(catalog=load_catalog(config))
+    catalog = load_catalog(config)
+    r = Router(catalog=catalog, scorer=ExplodingScorer({"claude-2": 0.5, "mixtral-8x7b-instruct-v0.1": 0.5}))
     ranking = r.rank(PROMPT, "house-model@together")
     assert ranking.chosen.endpoint == "house-model@together"
-    assert "quality: unknown to scorer 'prior'" in ranking.chosen.flags
+    assert "quality: unknown (no prior for it)" in ranking.chosen.flags
+    # A named model the prior knows shows the prior's number, flagged as not predicted.
+    named = r.rank(PROMPT, "claude-2@anthropic").chosen
+    assert named.quality == pytest.approx(PriorScorer().predict([PROMPT], ["claude-2"]).quality[0, 0])
+    assert "quality: prior, not predicted (the request names the model)" in named.flags
+    cheapest = r.rank(PROMPT, "mixtral-8x7b-instruct-v0.1@lowest-cost")
+    assert {x.model for x in cheapest.ranked} == {"mixtral-8x7b-instruct-v0.1"}
     with pytest.raises(NoCandidatesError, match="knows none"):
         r.rank(PROMPT, "router@q:1|models:house-model")
+    # The shipped scorer is not even loaded for them.
+    default = Router(catalog=catalog)
+    default.rank(PROMPT, "house-model@together")
+    default.rank(PROMPT, "claude-2@anthropic->mixtral-8x7b-instruct-v0.1")
+    assert isinstance(default.scorer, ShippedScorer) and not default.scorer.loaded
 
 
 def test_latency_source_figures_override_priors() -> None:
@@ -226,8 +257,9 @@ def test_catalog_priors_are_flagged() -> None:
     assert figure.is_prior and figure.ttft_ms == e.ttft_prior_ms and figure.itl_ms == e.itl_prior_ms
 
 
-def test_ranking_to_dict_has_the_json_shape(router: Router) -> None:
-    payload = json.loads(json.dumps(router.rank(PROMPT).to_dict()))
+def test_ranking_to_dict_has_the_json_shape(shipped: Router) -> None:
+    payload = json.loads(json.dumps(shipped.rank(PROMPT).to_dict()))
+    assert payload["scorer"] == "neural"
     assert set(payload) >= {"ranked", "chosen"}
     for row in payload["ranked"]:
         assert {"endpoint", "quality", "cost", "ttft_ms", "itl_ms", "score"} <= set(row)
@@ -246,10 +278,22 @@ def test_public_api_is_explicit_and_lazy() -> None:
 # The prior scorer
 
 
-def test_prior_is_registered_and_default() -> None:
-    load_registry()
-    assert SCORERS["prior"] is PriorScorer
-    assert isinstance(default_scorer(), PriorScorer)
+def test_prior_is_registered_and_neural_is_the_default() -> None:
+    from pointsman.scorer.neural import NeuralScorer, packaged_checkpoint
+
+    registry = load_registry()
+    assert SCORERS["prior"] is PriorScorer and registry["neural"] is NeuralScorer
+    scorer = default_scorer()
+    assert isinstance(scorer, ShippedScorer) and scorer.name == DEFAULT_SCORER_NAME == "neural"
+    assert scorer.checkpoint == packaged_checkpoint("default") and not scorer.loaded
+    assert set(load_catalog().models) <= set(scorer.own_models), "a catalogue model has no latent"
+    assert isinstance(Router().scorer, ShippedScorer)
+    # The prior stays one name away: the CLI's --scorer, the config's [routing] scorer, router@prior.
+    assert isinstance(scorer_by_name("prior"), PriorScorer)
+    assert isinstance(scorer_by_name(None), ShippedScorer)
+    assert Router(scorer=scorer_by_name("prior")).rank(PROMPT).scorer == "prior"
+    with pytest.raises(UnknownNameError, match="unknown scorer 'nope'"):
+        scorer_by_name("nope")
 
 
 def test_prior_covers_every_catalogue_model_and_is_prompt_independent() -> None:

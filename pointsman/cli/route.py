@@ -4,6 +4,7 @@ catalogue. Both only parse arguments and call ``pointsman.router`` / ``pointsman
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -50,14 +51,28 @@ def route_command(
         int | None, typer.Option("--max-tokens", min=1, help="The answer's token limit (filters and cost).")
     ] = None,
     top: Annotated[int, typer.Option("--top", help="Rows to show in the table (0: all).")] = 15,
+    scorer: Annotated[
+        str | None,
+        typer.Option(
+            "--scorer",
+            help="'neural' (the shipped scorer), 'prior' (each model's mean quality; no torch) or a checkpoint "
+            "directory from 'pointsman train'. Default: the config's [routing] scorer, else 'neural'.",
+        ),
+    ] = None,
 ) -> None:
     """Rank the catalogue's endpoints for PROMPT and show the winner (offline: nothing is sent)."""
     from pointsman.router import Router
     from pointsman.router_string import DEFAULT_ROUTER
+    from pointsman.scorer.default import scorer_by_name
 
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar when MiniLM loads
     text = sys.stdin.read() if prompt == "-" else prompt
     config, catalog = _load(config_file)
-    engine = Router(catalog=catalog, default_router=config.routing.default_router or DEFAULT_ROUTER)
+    engine = Router(
+        catalog=catalog,
+        scorer=scorer_by_name(scorer or config.routing.scorer),
+        default_router=config.routing.default_router or DEFAULT_ROUTER,
+    )
     ranking = engine.rank(text, router, max_tokens=max_tokens)
     if as_json:
         typer.echo(json.dumps(ranking.to_dict(), indent=2))

@@ -12,8 +12,8 @@ them through ``SCORERS`` by name, so a baseline and the neural scorer are traine
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -28,11 +28,14 @@ __all__ = ["SCORERS", "Prediction", "Scorer", "load_registry", "register_scorer"
 
 @dataclass(frozen=True)
 class Prediction:
-    """Predicted quality for N prompts × M models. ``uncertainty`` is a std-dev on the same scale, or None."""
+    """Predicted quality for N prompts × M models. ``uncertainty`` is a std-dev on the same scale, or None.
+    ``fallback`` names the models a scorer did not predict itself, each with the scorer that did (e.g. the
+    neural scorer's prior for a model its checkpoint has no latent for); the router flags them."""
 
     models: list[str]
     quality: np.ndarray  # (N, M) float, 0..1
     uncertainty: np.ndarray | None = None  # (N, M) float >= 0
+    fallback: Mapping[str, str] = field(default_factory=dict)  # {model: name of the scorer that predicted it}
 
     def __post_init__(self) -> None:
         assert self.quality.ndim == 2, f"quality must be (N, M), got shape {self.quality.shape}"
@@ -41,6 +44,7 @@ class Prediction:
         )
         if self.uncertainty is not None:
             assert self.uncertainty.shape == self.quality.shape, "uncertainty must have the shape of quality"
+        assert set(self.fallback) <= set(self.models), "fallback names a model that was not predicted"
 
     def row(self, i: int) -> dict[str, tuple[float, float | None]]:
         """Prompt ``i`` as {model: (quality, uncertainty)}."""
@@ -64,6 +68,10 @@ class Scorer(ABC):
     @abstractmethod
     def predict(self, prompts: Sequence[str], models: Sequence[str]) -> Prediction:
         """Quality of each model's answer to each prompt. Unknown models raise ``UnknownNameError``."""
+
+    def warm(self) -> None:  # noqa: B027 - a hook: a no-op unless the scorer has something to load
+        """Load whatever the first prediction would load (weights, encoder), so that a service can pay for it
+        at startup instead of on its first request. Scorers with nothing to load keep this no-op."""
 
     @classmethod
     def fit(

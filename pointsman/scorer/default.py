@@ -1,17 +1,125 @@
-"""The scorer Pointsman uses when none is named: for now the "prior" (each model's mean quality in the public
-data). When the neural scorer's checkpoint ships, this is the one place that switches to it."""
+"""The scorer Pointsman uses when none is named: the shipped neural scorer (``pointsman/data/scorer/default``),
+loaded on first use, with the ``prior`` for the models its checkpoint has no latent for.
+
+``ShippedScorer`` knows its models from the checkpoint's ``config.json`` alone, so building it, listing its
+models and ranking a link that names its model (``model@provider``) never import torch; torch and MiniLM load
+on the first prediction that needs a latent (``warm()`` does that ahead of time, as the gateway's lifespan
+does). ``scorer_by_name`` is what ``pointsman route --scorer`` and the config's ``[routing] scorer`` go through.
+"""
 
 from __future__ import annotations
 
-from pointsman.scorer.base import Scorer
+import dataclasses
+import json
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["DEFAULT_SCORER_NAME", "default_scorer"]
+from pointsman.errors import ScorerError, UnknownNameError
+from pointsman.scorer.base import Prediction, Scorer
 
-DEFAULT_SCORER_NAME = "prior"
+if TYPE_CHECKING:
+    from pointsman.scorer.neural import NeuralScorer
+
+__all__ = ["DEFAULT_SCORER_NAME", "SCORER_CHOICES", "ShippedScorer", "default_scorer", "scorer_by_name"]
+
+DEFAULT_SCORER_NAME = "neural"
+SCORER_CHOICES = ("neural", "prior")  # what --scorer / [routing] scorer accept besides a checkpoint directory
+WARM_UP_PROMPT = "Which number is the largest: 3, 9 or 4?"
+
+
+def _packaged(name: str) -> Path:
+    # The same place as pointsman.scorer.neural.packaged_checkpoint, without importing torch.
+    return Path(__file__).resolve().parent.parent / "data" / "scorer" / name
+
+
+def _checkpoint_models(directory: Path) -> list[str]:
+    """The models a checkpoint has a latent for, read from its config.json (no torch)."""
+    path = directory / "config.json"
+    try:
+        models = json.loads(path.read_text(encoding="utf-8"))["model"]["models"]
+    except FileNotFoundError as exc:
+        raise ScorerError(
+            f"{directory} is not a scorer checkpoint (config.json is missing); give a directory written by "
+            "'pointsman train', or reinstall pointsman for the shipped one"
+        ) from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ScorerError(
+            f"{path} is not a valid scorer config ({exc}); retrain or restore the file"
+        ) from exc
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise ScorerError(
+            f"{path}: 'model.models' must be a list of model names; retrain or restore the file"
+        )
+    return models
+
+
+class ShippedScorer(Scorer):
+    """A neural checkpoint behind the Scorer interface, loaded lazily, with a fallback for the models it has
+    no latent for. Predictions mark those models in ``Prediction.fallback`` (the router flags them)."""
+
+    name = "neural"
+
+    def __init__(self, checkpoint: str | os.PathLike[str] | None = None, *, fallback: Scorer | None = None):
+        if fallback is None:
+            from pointsman.scorer.prior import PriorScorer
+
+            fallback = PriorScorer()
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else _packaged("default")
+        self.own_models = _checkpoint_models(self.checkpoint)
+        self.fallback = fallback
+        self._own = set(self.own_models)
+        self._neural: NeuralScorer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def models(self) -> list[str]:
+        return self.own_models + [m for m in self.fallback.models if m not in self._own]
+
+    @property
+    def loaded(self) -> bool:
+        """Whether torch, the encoder and the read-out are in memory."""
+        return self._neural is not None
+
+    def neural(self) -> NeuralScorer:
+        """The loaded neural scorer (loads torch and the checkpoint on the first call; thread-safe)."""
+        with self._lock:
+            if self._neural is None:
+                from pointsman.scorer.neural import NeuralScorer
+
+                self._neural = NeuralScorer.load(self.checkpoint, fallback=self.fallback)
+            return self._neural
+
+    def warm(self) -> None:
+        """Load torch, MiniLM and the read-out and run one prediction, so the first real one pays nothing."""
+        self.predict([WARM_UP_PROMPT], self.own_models[:1])
+
+    def predict(self, prompts: Sequence[str], models: Sequence[str]) -> Prediction:
+        self.check_models(models)
+        borrowed = {m: self.fallback.name for m in models if m not in self._own}
+        if len(borrowed) == len(models):
+            prediction = self.fallback.predict(prompts, models)  # nothing needs a latent: no torch
+        else:
+            prediction = self.neural().predict(prompts, models)
+        return dataclasses.replace(prediction, fallback=borrowed)
 
 
 def default_scorer() -> Scorer:
-    """The shipped default scorer, ready to predict (no training, no network)."""
-    from pointsman.scorer.prior import PriorScorer
+    """The shipped default scorer, ready to predict (no training, no network; torch loads on first use)."""
+    return ShippedScorer()
 
-    return PriorScorer()
+
+def scorer_by_name(name: str | None) -> Scorer:
+    """``neural`` (or None): the shipped default; ``prior``: each model's mean quality (no torch at all);
+    a directory: a checkpoint written by ``pointsman train``, with the prior for models it has no latent for."""
+    if name is None or name == DEFAULT_SCORER_NAME:
+        return default_scorer()
+    if name == "prior":
+        from pointsman.scorer.prior import PriorScorer
+
+        return PriorScorer()
+    if os.path.isdir(name):
+        return ShippedScorer(name)
+    raise UnknownNameError("scorer", name, [*SCORER_CHOICES, "<checkpoint directory>"], param="scorer")
