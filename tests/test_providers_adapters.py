@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -28,7 +24,7 @@ from pointsman.gateway.testing import free_port
 from pointsman.providers import Timeouts, Upstream, build_providers, provider_class
 from pointsman.providers.anthropic import from_anthropic_reply, to_anthropic_request
 from pointsman.providers.base import parse_retry_after, status_error
-from pointsman.providers.fake import VOCAB, FakeConfig, running_fake_provider
+from pointsman.providers.fake import VOCAB, FakeConfig, FakeProviderServer, running_fake_provider
 from pointsman.providers.transport import LeanTransport
 
 pytestmark = pytest.mark.timeout(60)  # a hang fails fast instead of stalling the suite
@@ -52,46 +48,13 @@ def _client() -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=LeanTransport() if TRANSPORT["kind"] == "lean" else None)
 
 
-@dataclass
-class FakeProcess:
-    """``pointsman fake-provider`` running as its own process on loopback."""
-
-    base_url: str
-
-
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeProcess]:
-    # Its own process, as users run it: with the server in a thread of the test process, a request was, rarely,
-    # never answered (both event loops idle; seen in about one full run in three under CI load). The thread-hosted
-    # harness keeps its own tests (test_gateway_*, the key check below).
-    port = free_port()
-    launch = "import sys; from pointsman.cli import main; sys.argv[0] = 'pointsman'; main()"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", launch, "fake-provider", "--port", str(port), "--tokens", "6"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            assert proc.poll() is None, (
-                f"fake-provider exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-            )
-            try:
-                if httpx.get(f"{base}/_fake/stats", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "fake-provider did not start within 60 s"
-            time.sleep(0.05)
-        yield FakeProcess(f"{base}/v1")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def fake() -> Iterator[FakeProviderServer]:
+    # In a thread of the test process. (It once ran as its own process because a request to the in-thread fake
+    # was, rarely, never answered; the cause was in the fake's connection handling, fixed and checked by
+    # tests/test_providers_fake.py and scripts/stress_fake_provider.py.)
+    with running_fake_provider(FakeConfig(tokens=6)) as server:
+        yield server
 
 
 async def _send(style: str, upstream: Upstream, body: dict[str, Any] = BODY, **kw: Any) -> dict[str, Any]:
@@ -110,12 +73,12 @@ def _text(chunks: list[dict[str, Any]]) -> str:
     return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
 
 
-def up(fake: FakeProcess, script: str = "", **kw: Any) -> Upstream:
+def up(fake: FakeProviderServer, script: str = "", **kw: Any) -> Upstream:
     return Upstream("m@fake", fake.base_url, "fake-model" + (f"#{script}" if script else ""), **kw)
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_send_returns_openai_reply_with_usage(fake: FakeProcess, style: str) -> None:
+def test_send_returns_openai_reply_with_usage(fake: FakeProviderServer, style: str) -> None:
     reply = asyncio.run(_send(style, up(fake)))
     assert reply["object"] == "chat.completion"
     assert reply["choices"][0]["message"]["content"] == "".join(VOCAB[:6])
@@ -125,7 +88,7 @@ def test_send_returns_openai_reply_with_usage(fake: FakeProcess, style: str) -> 
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_stream_yields_chunks_then_usage(fake: FakeProcess, style: str) -> None:
+def test_stream_yields_chunks_then_usage(fake: FakeProviderServer, style: str) -> None:
     chunks = asyncio.run(_stream(style, up(fake)))
     assert _text(chunks) == "".join(VOCAB[:6])
     assert chunks[-1]["usage"]["completion_tokens"] == 6
@@ -134,14 +97,14 @@ def test_stream_yields_chunks_then_usage(fake: FakeProcess, style: str) -> None:
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_max_tokens_gives_length_finish(fake: FakeProcess, style: str) -> None:
+def test_max_tokens_gives_length_finish(fake: FakeProviderServer, style: str) -> None:
     reply = asyncio.run(_send(style, up(fake), {**BODY, "max_tokens": 3}))
     assert reply["choices"][0]["finish_reason"] == "length"
     assert reply["usage"]["completion_tokens"] == 3
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_split_events_mid_utf8_reassemble_exactly(fake: FakeProcess, style: str) -> None:
+def test_split_events_mid_utf8_reassemble_exactly(fake: FakeProviderServer, style: str) -> None:
     chunks = asyncio.run(_stream(style, up(fake, "fault=split&tokens=11")))
     assert _text(chunks) == "".join(VOCAB[:11])
     reply = asyncio.run(_send(style, up(fake, "fault=split&tokens=11")))
@@ -149,14 +112,14 @@ def test_split_events_mid_utf8_reassemble_exactly(fake: FakeProcess, style: str)
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_missing_usage_is_not_invented(fake: FakeProcess, style: str) -> None:
+def test_missing_usage_is_not_invented(fake: FakeProviderServer, style: str) -> None:
     chunks = asyncio.run(_stream(style, up(fake, "fault=no_usage")))
     assert all(c.get("usage") is None for c in chunks)
     assert _text(chunks) == "".join(VOCAB[:6])
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_huge_chunk_passes(fake: FakeProcess, style: str) -> None:
+def test_huge_chunk_passes(fake: FakeProviderServer, style: str) -> None:
     chunks = asyncio.run(_stream(style, up(fake, "fault=huge_chunk&huge_bytes=3000000")))
     assert (
         max(len(c["choices"][0]["delta"].get("content") or "") for c in chunks if c.get("choices"))
@@ -177,7 +140,7 @@ def test_huge_chunk_passes(fake: FakeProcess, style: str) -> None:
     ],
 )
 def test_stream_faults_map_to_errors(
-    fake: FakeProcess, style: str, script: str, error: type[Exception], retryable: bool
+    fake: FakeProviderServer, style: str, script: str, error: type[Exception], retryable: bool
 ) -> None:
     with pytest.raises(error) as info:
         asyncio.run(_stream(style, up(fake, script)))
@@ -199,7 +162,7 @@ def test_stream_faults_map_to_errors(
     ],
 )
 def test_send_faults_map_to_errors(
-    fake: FakeProcess, style: str, script: str, error: type[Exception]
+    fake: FakeProviderServer, style: str, script: str, error: type[Exception]
 ) -> None:
     with pytest.raises(error):
         asyncio.run(_send(style, up(fake, script)))
@@ -211,12 +174,12 @@ def test_refused_connection_names_the_endpoint_and_url() -> None:
         asyncio.run(_send("openai", dead))
 
 
-def test_slow_first_byte_hits_the_http_timeout(fake: FakeProcess) -> None:
+def test_slow_first_byte_hits_the_http_timeout(fake: FakeProviderServer) -> None:
     with pytest.raises(UpstreamTimeoutError):
         asyncio.run(_send("openai", up(fake, "fault=slow_first_byte&delay_ms=2000"), total_s=0.2))
 
 
-def test_missing_key_names_the_variable(fake: FakeProcess) -> None:
+def test_missing_key_names_the_variable(fake: FakeProviderServer) -> None:
     with pytest.raises(MissingKeyError, match="set the FAKE_KEY_FOR_TEST environment variable"):
         asyncio.run(_send("openai", up(fake, api_key_env="FAKE_KEY_FOR_TEST")))
 

@@ -251,14 +251,16 @@ class FakeProviderServer:
                     break
         except _Abort:
             conn.abort()
-            return
         except (ConnectionError, asyncio.IncompleteReadError):
-            return
+            pass  # the client went away
         except asyncio.CancelledError:  # the server is shutting down: this connection's task ends here
-            return
+            pass
         finally:
             self._writers.discard(writer)
-        with contextlib.suppress(Exception):
+            # Close on this loop, on every way out. A connection left open here (as a client's disconnect
+            # once did) is closed later by the garbage collector in whichever thread collects it: with the
+            # server on a thread, the test's own thread would then drop a stale fd number from this loop's
+            # selector and silently unwatch the new connection that reused the number: a request never read.
             writer.close()
 
     async def _route(self, conn: _Conn, method: str, path: str, headers: dict[str, str], raw: bytes) -> None:
@@ -564,7 +566,8 @@ def running_fake_provider(
 
     thread = threading.Thread(target=run, name="fake-provider", daemon=True)
     thread.start()
-    ready.wait(10)
+    if not ready.wait(60):
+        raise TimeoutError("the fake provider did not start within 60 s")
     if failure:
         raise failure[0]
     try:
