@@ -128,7 +128,11 @@ def console_stack(tmp: Path, *, benchmarks: bool = True, report: bool = True) ->
     if report:
         write_eval_report(report_dir)
     config = tmp / "config.toml"
-    config.write_text('[console]\nreports = ["eval-report"]\n', encoding="utf-8")
+    # The prior is the active scorer here (the report evaluates it; the shipped default is the neural one).
+    config.write_text(
+        '[console]\nreports = ["eval-report"]\n[routing]\ndefault_router = "router@prior|q:1|c:0.01|t:2e-05|i:0.002"\n',
+        encoding="utf-8",
+    )
     settings = Settings(
         data_dir=tmp / "data", database_url=f"sqlite:///{tmp}/pointsman.db", config_file=config
     )
