@@ -1,6 +1,7 @@
 """Build the gateway: ``create_app(...)`` returns a FastAPI app whose lifespan builds the long-lived objects
-(catalogue, resolver and its thread pool, one shared ``httpx.AsyncClient``, provider adapters, breaker,
-fallback engine, metrics, billing) and keeps them on ``app.state.gateway``. Nothing is built at import time.
+(catalogue, resolver and its thread pool, one shared ``httpx.AsyncClient`` that keeps no cookies, provider
+adapters, breaker, fallback engine, metrics, billing) and keeps them on ``app.state.gateway``. Nothing is built
+at import time.
 
 Every ``PointsmanError`` is answered in OpenAI's error shape with its own status; so are unknown routes and
 unexpected failures (500, without internals).
@@ -15,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -32,7 +32,7 @@ from pointsman.gateway.routing import Ranker, Resolver
 from pointsman.gateway.settings import GatewaySettings
 from pointsman.ledger.billing import LedgerBilling
 from pointsman.providers.registry import build_providers
-from pointsman.providers.transport import LeanTransport
+from pointsman.providers.transport import CookielessClient, LeanTransport
 from pointsman.settings import Settings
 
 if TYPE_CHECKING:
@@ -84,9 +84,7 @@ def create_app(
             bill.start_sweeper()  # returns the holds of requests whose gateway died mid-request
         executor = ThreadPoolExecutor(max_workers=gw.scorer_threads, thread_name_prefix="pointsman-scorer")
         transport = LeanTransport(max_connections=gw.max_connections)
-        client = httpx.AsyncClient(
-            timeout=gw.timeouts().httpx_timeout(), transport=transport, trust_env=False
-        )
+        client = CookielessClient(timeout=gw.timeouts().httpx_timeout(), transport=transport, trust_env=False)
         metrics = GatewayMetrics()
         engine = FallbackEngine(
             breaker=CircuitBreaker(failure_threshold=gw.breaker_failures, cooldown_s=gw.breaker_cooldown_s),

@@ -7,6 +7,7 @@ for usage so the exact cost can be settled. Streamed chunks are decoded incremen
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,6 +43,13 @@ def _headers(upstream: Upstream) -> dict[str, str]:
     return headers
 
 
+@functools.lru_cache(maxsize=1024)
+def _chat_url(base_url: str) -> httpx.URL:
+    """``{base_url}/chat/completions``, parsed once per base URL (httpx's URL parsing is most of building a
+    request)."""
+    return httpx.URL(base_url.rstrip("/") + "/chat/completions")
+
+
 def _stream_error(upstream: Upstream, payload: dict[str, Any]) -> UpstreamError:
     """An ``{"error": ...}`` object sent inside a stream (how OpenAI-compatible servers fail mid-stream)."""
     err = payload.get("error")
@@ -61,7 +69,7 @@ class OpenAIProvider(Provider):
     async def send(self, upstream: Upstream, body: ChatBody, timeouts: Timeouts) -> dict[str, Any]:
         payload = {**body, "model": upstream.model, "stream": False}
         payload.pop("stream_options", None)
-        url = upstream.base_url.rstrip("/") + "/chat/completions"
+        url = _chat_url(upstream.base_url)
         try:
             resp = await self.client.post(
                 url,
@@ -86,7 +94,7 @@ class OpenAIProvider(Provider):
         payload = {**body, "model": upstream.model, "stream": True}
         if self.supports_stream_usage:
             payload["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        url = upstream.base_url.rstrip("/") + "/chat/completions"
+        url = _chat_url(upstream.base_url)
         request = self.client.build_request(
             "POST",
             url,

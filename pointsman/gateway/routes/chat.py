@@ -17,11 +17,12 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from pointsman.errors import UpstreamError
-from pointsman.gateway.billing import Usage
+from pointsman.gateway.billing import Settlement, Usage
 from pointsman.gateway.dependencies import GatewayState, api_key_of
+from pointsman.gateway.disconnect import RelayResponse, unless_client_leaves
 from pointsman.gateway.fallback import Attempt, Candidate, StreamSession
 from pointsman.gateway.requests import ChatRequest, parse_chat_request, read_body
 from pointsman.gateway.routing import Resolution
@@ -95,7 +96,8 @@ async def chat_completions(request: Request) -> Response:
 
     if not req.stream:
         try:
-            candidate, reply, attempts = await state.engine.send(candidates, upstream_body)
+            work = state.engine.send(candidates, upstream_body)
+            candidate, reply, attempts = await unless_client_leaves(request, work)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await state.billing.release(hold)
@@ -129,7 +131,7 @@ async def chat_completions(request: Request) -> Response:
         )
 
     try:
-        session = await state.engine.open_stream(candidates, upstream_body)
+        session = await unless_client_leaves(request, state.engine.open_stream(candidates, upstream_body))
     except BaseException:
         with anyio.CancelScope(shield=True):
             await state.billing.release(hold)
@@ -143,10 +145,19 @@ async def chat_completions(request: Request) -> Response:
     )
     extra = _explain(resolution, session.attempts, session.candidate.endpoint) if explain else None
     include_usage = bool((req.stream_options or {}).get("include_usage"))
-    chunks = _relay(state, session, hold, by_name[session.candidate.endpoint], messages, include_usage, extra)
+    endpoint = by_name[session.candidate.endpoint]
+    settlement = Settlement(state.billing, hold)
+    chunks = _relay(state, session, settlement, endpoint, messages, include_usage, extra)
     headers = _headers(session.candidate, session.attempts, request_id)
     headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
-    return StreamingResponse(chunks, media_type="text/event-stream", headers=headers)
+
+    async def unrelayed() -> None:  # a no-op unless the client left before the relay began
+        await session.aclose()
+        deltas = [c.get("delta") or {} for chunk in session.head for c in chunk.get("choices") or ()]
+        text = "".join(d.get("content") or "" for d in deltas)
+        await settlement.settle(endpoint, _usage_of(None, messages, text))
+
+    return RelayResponse(chunks, on_close=unrelayed, media_type="text/event-stream", headers=headers)
 
 
 def _headers(candidate: Candidate, attempts: list[Attempt], request_id: str) -> dict[str, str]:
@@ -160,7 +171,7 @@ def _headers(candidate: Candidate, attempts: list[Attempt], request_id: str) -> 
 async def _relay(
     state: GatewayState,
     session: StreamSession,
-    hold: Any,
+    settlement: Settlement,
     endpoint: Any,
     messages: list[dict[str, Any]],
     include_usage: bool,
@@ -190,10 +201,9 @@ async def _relay(
         return b"data: " + dumps(chunk).encode() + b"\n\n"
 
     try:
-        for chunk in session.head:
-            data = encode(chunk)
-            if data is not None:
-                yield data
+        head = [data for data in map(encode, session.head) if data is not None]
+        if head:  # one write: the held-back chunks and the first token leave together, at once
+            yield b"".join(head)
         rest = session.rest() if state.telemetry is None else state.telemetry.watch(session)
         async for chunk in rest:
             data = encode(chunk)
@@ -230,4 +240,4 @@ async def _relay(
     finally:
         with anyio.CancelScope(shield=True):
             await session.aclose()
-            await state.billing.settle(hold, endpoint, _usage_of(usage, messages, "".join(texts)))
+            await settlement.settle(endpoint, _usage_of(usage, messages, "".join(texts)))
