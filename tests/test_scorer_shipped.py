@@ -3,10 +3,12 @@ scorer (``ShippedScorer``) loads the default checkpoint lazily and borrows the p
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from pointsman.catalog import load_catalog
 from pointsman.errors import ScorerError, UnknownNameError
@@ -118,3 +120,59 @@ def test_checkpoint_errors_tell_the_fix(tmp_path: Path) -> None:
         scorer_by_name(str(packaged_checkpoint("base"))).models[:1]
         == ShippedScorer(packaged_checkpoint("base")).own_models[:1]
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The gateway builds the scorer from the config and warms it once, off the event loop, before serving
+
+
+def _gateway(tmp_path: Path, scorer: str | None) -> TestClient:
+    from pointsman.gateway.app import create_app
+    from pointsman.gateway.billing import OpenAccessBilling
+    from pointsman.settings import Settings
+
+    config = tmp_path / "config.toml"
+    config.write_text("" if scorer is None else f'[routing]\nscorer = "{scorer}"\n', encoding="utf-8")
+    settings = Settings(data_dir=tmp_path / "data", config_file=config)
+    return TestClient(create_app(settings, billing=OpenAccessBilling()))
+
+
+def _route(client: TestClient, text: str) -> dict[str, object]:
+    r = client.post("/v1/route", json={"model": "router", "messages": [{"role": "user", "content": text}]})
+    assert r.status_code == 200, r.text
+    body: dict[str, object] = r.json()
+    return body
+
+
+def test_gateway_warms_the_default_scorer_once_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[bool] = []
+    warm = ShippedScorer.warm
+
+    def spy(self: ShippedScorer) -> None:
+        try:
+            asyncio.get_running_loop()
+            calls.append(True)  # on an event loop: wrong
+        except RuntimeError:
+            calls.append(False)
+        warm(self)
+        assert self.loaded
+
+    monkeypatch.setattr(ShippedScorer, "warm", spy)
+    with _gateway(tmp_path, None) as client:
+        assert calls == [False], "the lifespan must warm the scorer once, in a worker thread"
+        assert _route(client, "Prove that there are infinitely many primes.")["scorer"] == "neural"
+        assert _route(client, "Now write it as a poem.")["scorer"] == "neural"
+    assert calls == [False], "a request warmed the scorer again"
+
+
+def test_gateway_scorer_from_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        ShippedScorer, "warm", lambda self: pytest.fail("the prior gateway loaded the neural one")
+    )
+    with _gateway(tmp_path, "prior") as client:
+        assert _route(client, "hi")["scorer"] == "prior"
+    (tmp_path / "data").mkdir(exist_ok=True)
+    with pytest.raises(UnknownNameError, match="unknown scorer 'nope'"), _gateway(tmp_path, "nope"):
+        pass
