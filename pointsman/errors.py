@@ -16,6 +16,7 @@ exceptions are mapped at the boundary (``raise UpstreamError(...) from exc``); n
     ├── PermissionDeniedError         403  a valid key asking for something it may not do
     ├── InsufficientCreditError       402  the balance cannot cover the request's maximum cost
     ├── RateLimitError                429  a per-key request-per-minute or budget limit
+    ├── ClientDisconnectedError       499  the client hung up before the answer began (nobody reads the reply)
     ├── MissingKeyError               500  a provider's API key is not set (names the environment variable)
     ├── ScorerError                   500  a checkpoint that cannot be loaded or does not fit its config
     └── UpstreamError                 502  a provider failed; ``retryable`` says whether a fallback may follow
@@ -32,6 +33,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "AuthenticationError",
+    "ClientDisconnectedError",
     "ConfigError",
     "DataError",
     "InsufficientCreditError",
@@ -185,6 +187,12 @@ class RateLimitError(PointsmanError):
     status_code = 429
     error_type = "rate_limit_error"
     code = "rate_limit_exceeded"
+
+
+class ClientDisconnectedError(PointsmanError):
+    status_code = 499  # nginx's "client closed request"; answered to nobody, counted in the metrics
+    error_type = "client_closed_request"
+    code = "client_disconnected"
 
 
 class MissingKeyError(PointsmanError):

@@ -9,6 +9,7 @@ The gateway calls, for every chat completion::
     await billing.settle(hold, endpoint_that_answered, usage)       # the exact cost of what was generated,
                                                                     #   also for streams cut short
     await billing.release(hold)                                     # instead of settle, when nothing answered
+                                                                    #   or the client hung up before the answer
 
 ``endpoint`` in ``reserve`` is the most expensive endpoint the request may fall back to (so the hold covers
 any of them); ``settle`` names the one that answered. ``usage.estimated`` is True when the provider reported no
@@ -41,6 +42,7 @@ __all__ = [
     "Account",
     "Billing",
     "OpenAccessBilling",
+    "Settlement",
     "Usage",
     "load_billing",
 ]
@@ -140,6 +142,29 @@ class OpenAccessBilling:
 
     async def aclose(self) -> None:
         return None
+
+
+class Settlement:
+    """One request's hold, closed exactly once: the first ``settle`` or ``release`` reaches the billing backend,
+    later calls do nothing. Every way a request can end (its stream completing or breaking, the client hanging
+    up before or during the answer) closes the hold through it without double-charging."""
+
+    __slots__ = ("billing", "closed", "hold")
+
+    def __init__(self, billing: Billing, hold: Any) -> None:
+        self.billing = billing
+        self.hold = hold
+        self.closed = False
+
+    async def settle(self, endpoint: Endpoint, usage: Usage) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.billing.settle(self.hold, endpoint, usage)
+
+    async def release(self) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.billing.release(self.hold)
 
 
 # name -> "module:callable(settings, config) -> Billing"
