@@ -4,6 +4,8 @@ top-ups, aborted streams settled for what was generated."""
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ PRICES = {
     "broken@fake": (Decimal("30"), Decimal("60")),
     "slow@fake": (Decimal("1"), Decimal("2")),
     "long@fake": (Decimal("1"), Decimal("10")),
+    "late@fake": (Decimal("1"), Decimal("2")),
 }
 UPSTREAM = {
     "small@fake": "fake-model#tokens=12",
@@ -40,6 +43,7 @@ UPSTREAM = {
     "broken@fake": "fake-model#fault=500",
     "slow@fake": "fake-model#tokens=400&itl_ms=20",
     "long@fake": "fake-model#tokens=2000",
+    "late@fake": "fake-model#fault=slow_first_byte&delay_ms=20000",  # first byte long after the test ends
 }
 
 
@@ -154,6 +158,35 @@ def test_an_aborted_stream_is_settled_for_what_was_generated(stack: Stack) -> No
         price("slow@fake"), settle.input_tokens or 0, settle.output_tokens
     )
     assert stack.ledger.derived_balance(account.id) == stack.ledger.balance(account.id)
+
+
+def _hang_up_once_held(stack: Stack, account_id: int, key: str, body: dict[str, Any]) -> None:
+    """Send ``body`` on a raw socket, wait until the gateway holds credit for it, then close the socket."""
+    host, _, rest = stack.base_url.removeprefix("http://").partition(":")
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {key}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(payload)}\r\n\r\n"
+    )
+    with socket.create_connection((host, int(rest.partition("/")[0])), timeout=10) as sock:
+        sock.sendall(head.encode() + payload)
+        deadline = time.monotonic() + 10
+        while not stack.ledger.open_reservations(account_id):
+            assert time.monotonic() < deadline, "the gateway never reserved credit for the request"
+            time.sleep(0.01)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "reply"])
+def test_a_client_leaving_before_the_first_token_releases_the_hold_at_once(
+    stack: Stack, stream: bool
+) -> None:
+    key = stack.keys.create("alice").key
+    account = stack.ledger.account("alice")
+    body = {"model": "late@fake", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
+    _hang_up_once_held(stack, account.id, key, {**body, "stream": stream})
+    _wait_closed(stack, account.id, timeout=5)  # the upstream's first byte is 20 s away
+    assert [e.kind for e in stack.ledger.history(account.id)] == ["release", "reserve", "grant"]
+    assert stack.ledger.balance(account.id) == usd_to_pico(1) == stack.ledger.derived_balance(account.id)
 
 
 def test_insufficient_credit_is_402_and_nothing_goes_upstream(stack: Stack) -> None:
