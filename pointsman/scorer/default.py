@@ -72,7 +72,10 @@ class ShippedScorer(Scorer):
         self.fallback = fallback
         self._own = set(self.own_models)
         self._neural: NeuralScorer | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the load
+        # One prediction at a time: the neural scorer's prompt-states memo is not thread-safe (the gateway
+        # calls from several worker threads), and torch already spreads one prediction over the cores.
+        self._predicting = threading.Lock()
 
     @property
     def models(self) -> list[str]:
@@ -102,7 +105,9 @@ class ShippedScorer(Scorer):
         if len(borrowed) == len(models):
             prediction = self.fallback.predict(prompts, models)  # nothing needs a latent: no torch
         else:
-            prediction = self.neural().predict(prompts, models)
+            neural = self.neural()
+            with self._predicting:
+                prediction = neural.predict(prompts, models)
         return dataclasses.replace(prediction, fallback=borrowed)
 
 
