@@ -55,6 +55,8 @@ class SSEDecoder:
         """Add ``chunk`` and return every event it completed, in order."""
         buf = self._buf
         buf += chunk
+        if b"\r" not in buf:  # the usual case (\n line ends): split once, data lines parsed inline
+            return self._feed_lf(buf)
         events: list[SSEEvent] = []
         start = 0
         scan = self._scan_from
@@ -79,10 +81,33 @@ class SSEDecoder:
             scan -= start
         self._scan_from = max(scan, len(buf) - 1 if buf.endswith(b"\r") else len(buf))
         if len(buf) > self._max_line:
-            raise UpstreamProtocolError(
-                f"an event-stream line exceeded {self._max_line} bytes without a line break; "
-                "the upstream is not sending Server-Sent Events"
-            )
+            raise _too_long(self._max_line)
+        return events
+
+    def _feed_lf(self, buf: bytearray) -> list[SSEEvent]:
+        events: list[SSEEvent] = []
+        end = buf.rfind(b"\n")
+        if end != -1:
+            lines = bytes(buf[:end]).split(b"\n")
+            del buf[: end + 1]
+            data = self._data
+            for raw in lines:
+                if not raw:
+                    event = self._dispatch()
+                    if event is not None:
+                        events.append(event)
+                        data = self._data
+                elif raw[:5] == b"data:":
+                    value = raw[6:] if raw[5:6] == b" " else raw[5:]
+                    try:
+                        data.append(value.decode("utf-8"))
+                    except UnicodeDecodeError as exc:
+                        raise _not_utf8(exc) from exc
+                else:
+                    self._line(raw)
+        self._scan_from = len(buf)  # what is left has no line break
+        if len(buf) > self._max_line:
+            raise _too_long(self._max_line)
         return events
 
     def close(self) -> list[SSEEvent]:
@@ -105,7 +130,7 @@ class SSEDecoder:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise UpstreamProtocolError(f"the upstream event stream is not valid UTF-8: {exc}") from exc
+            raise _not_utf8(exc) from exc
         if line[0] == ":":
             return None
         field, sep, value = line.partition(":")
@@ -130,6 +155,17 @@ class SSEDecoder:
         self._data = []
         self._event = None
         return event
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> UpstreamProtocolError:
+    return UpstreamProtocolError(f"the upstream event stream is not valid UTF-8: {exc}")
+
+
+def _too_long(limit: int) -> UpstreamProtocolError:
+    return UpstreamProtocolError(
+        f"an event-stream line exceeded {limit} bytes without a line break; "
+        "the upstream is not sending Server-Sent Events"
+    )
 
 
 def encode_event(data: str, event: str | None = None) -> bytes:
