@@ -37,6 +37,15 @@ def test_route_prints_a_ranked_table_and_the_winner(runner: CliRunner) -> None:
     assert "catalogue latency prior" in out
 
 
+def test_route_table_marks_quality_that_is_not_predicted(runner: CliRunner) -> None:
+    named = runner.invoke(build_app(), ["route", PROMPT, "-r", "claude-2@anthropic"], env={"COLUMNS": "160"})
+    assert named.exit_code == 0, named.output
+    assert "†" in named.output.split("chosen:")[0] and "† quality not from the scorer" in named.output
+    ranked = runner.invoke(build_app(), ["route", PROMPT], env={"COLUMNS": "160"})
+    assert ranked.exit_code == 0, ranked.output
+    assert "†" not in ranked.output and "quality: scorer 'neural'" in ranked.output
+
+
 def test_route_json_shape(runner: CliRunner) -> None:
     result = runner.invoke(
         build_app(), ["route", PROMPT, "--json", "--router", "router@q:1|c:4.65e-03|t:2.07e-05|i:3.11e-02"]

@@ -108,6 +108,7 @@ def _print_table(ranking: Ranking, top: int) -> None:
     for r in shown:
         prior = "*" if "ttft: catalogue prior" in r.flags else ""
         unverified = "?" if "price: unverified" in r.flags else ""
+        not_scored = "†" if _quality_not_from_scorer(r.flags) else ""
         style = (
             "bold green"
             if r.endpoint == ranking.chosen.endpoint
@@ -115,7 +116,7 @@ def _print_table(ranking: Ranking, top: int) -> None:
         )
         table.add_row(
             r.endpoint,
-            f"{r.quality:.3f}",
+            f"{r.quality:.3f}{not_scored}",
             f"{r.cost:.3g}{unverified}",
             _money(r.request_cost_usd),
             f"{r.ttft_ms:.0f}{prior}",
@@ -140,10 +141,16 @@ def _print_table(ranking: Ranking, top: int) -> None:
         legend.append("* catalogue latency prior, not measured")
     if any("price: unverified" in r.flags for r in shown):
         legend.append("? price not verified (see 'pointsman endpoints --json')")
+    if any(_quality_not_from_scorer(r.flags) for r in shown):
+        legend.append("† quality not from the scorer (a prior, or unknown; --json flags say which)")
     console.print("; ".join(legend), style="dim")
     for note in ranking.notes:
         if "catalogue priors" not in note:
             console.print(f"note: {note}", style="dim")
+
+
+def _quality_not_from_scorer(flags: tuple[str, ...]) -> bool:
+    return any(f.startswith("quality:") for f in flags)
 
 
 def endpoints_command(
