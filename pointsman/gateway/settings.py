@@ -43,6 +43,9 @@ class GatewaySettings(BaseSettings):
     total_timeout_s: float = Field(default=600.0, gt=0)
     breaker_failures: int = Field(default=5, ge=1, description="Consecutive failures that open the breaker.")
     breaker_cooldown_s: float = Field(default=30.0, ge=0)
+    breaker_sync_s: float = Field(
+        default=0.5, gt=0, description="With POINTSMAN_REDIS_URL: how often replicas exchange breaker state."
+    )
     scorer_threads: int = Field(
         default=2, ge=1, description="Threads that run the scorer off the event loop."
     )
