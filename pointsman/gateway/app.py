@@ -24,6 +24,7 @@ from pointsman.console import mount_console
 from pointsman.errors import PointsmanError
 from pointsman.gateway.billing import Billing, load_billing
 from pointsman.gateway.breaker import CircuitBreaker
+from pointsman.gateway.breaker_redis import share_breaker
 from pointsman.gateway.dependencies import GatewayState
 from pointsman.gateway.fallback import FallbackEngine, RetryPolicy
 from pointsman.gateway.metrics import GatewayMetrics
@@ -93,6 +94,8 @@ def create_app(
             metrics=metrics,
             depth=gw.fallback_depth,
         )
+        endpoints = [e.name for e in cat.endpoints()]
+        shared = share_breaker(engine.breaker, settings.redis_url, endpoints, interval_s=gw.breaker_sync_s)
         app.state.gateway = GatewayState(
             settings=gw,
             catalog=cat,
@@ -113,6 +116,8 @@ def create_app(
         finally:
             if measured is not None:
                 await measured.aclose()
+            if shared is not None:
+                await shared.aclose()
             await client.aclose()
             await bill.aclose()
             executor.shutdown(wait=False, cancel_futures=True)
