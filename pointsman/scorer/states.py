@@ -48,7 +48,7 @@ def tokenize_prompts(
     An empty prompt becomes [CLS] [SEP]."""
     tok = encoder.tokenizer
     assert max_tokens >= 4, "max_tokens must leave room for [CLS], [SEP] and some text"
-    raw = tok(list(prompts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+    raw = tok.encode(list(prompts))
     cls_id, sep_id = tok.cls_token_id, tok.sep_token_id
     out: list[list[int]] = []
     cut: list[bool] = []
@@ -76,7 +76,7 @@ def encode_states(
     ids, _ = tokenize_prompts(encoder, prompts, max_tokens)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out: list[torch.Tensor | None] = [None] * len(ids)
-    pad_id = encoder.tokenizer.pad_token_id or 0
+    pad_id = encoder.tokenizer.pad_token_id
     start = 0
     with torch.inference_mode():
         while start < len(order):
