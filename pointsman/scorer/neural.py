@@ -10,7 +10,6 @@ cross-validation fold's test prompts are never seen by any part of the model.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,8 +23,9 @@ from pointsman.data import RoutingRecord
 from pointsman.errors import ScorerError
 from pointsman.scorer.base import Prediction, Scorer, register_scorer
 from pointsman.scorer.encoder import LoadedEncoder, load_encoder
+from pointsman.scorer.memo import StatesMemo
 from pointsman.scorer.model import LatentScorer
-from pointsman.scorer.states import PromptStates, encode_states, tokenize_prompts
+from pointsman.scorer.states import PromptStates, tokenize_prompts
 
 __all__ = ["NeuralScorer", "PredictionDetails", "packaged_checkpoint"]
 
@@ -34,28 +34,6 @@ __all__ = ["NeuralScorer", "PredictionDetails", "packaged_checkpoint"]
 def shared_encoder(name: str) -> LoadedEncoder:
     """One loaded (and checksum-verified) encoder per process, shared by every neural scorer."""
     return load_encoder(name)
-
-
-class StatesMemo:
-    """A bounded in-memory map from prompt to its encoder states, so that refitting on overlapping prompts
-    (cross-validation folds, repeated requests) encodes each prompt once."""
-
-    def __init__(self, max_prompts: int = 4096) -> None:
-        self.max_prompts = max_prompts
-        self._store: OrderedDict[tuple[str, int, str], torch.Tensor] = OrderedDict()
-
-    def states(self, encoder: LoadedEncoder, prompts: Sequence[str], max_tokens: int) -> PromptStates:
-        keys = [(encoder.path, max_tokens, p) for p in prompts]
-        todo = list(dict.fromkeys(k[2] for k in keys if k not in self._store))
-        if todo:
-            for prompt, tensor in zip(todo, encode_states(encoder, todo, max_tokens=max_tokens), strict=True):
-                self._store[(encoder.path, max_tokens, prompt)] = tensor
-        out = [self._store[k] for k in keys]
-        for k in keys:
-            self._store.move_to_end(k)
-        while len(self._store) > self.max_prompts:
-            self._store.popitem(last=False)
-        return PromptStates.pack(out)
 
 
 _MEMO = StatesMemo()
