@@ -232,3 +232,11 @@ def test_default_route_does_not_import_transformers(tmp_path: Path) -> None:
 
 def test_packaged_path_resolves_to_verified_dir() -> None:
     assert is_native_bert_dir(resolve_encoder_path("all-MiniLM-L6-v2"))
+
+
+def test_native_loading_and_encoding_print_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    """The gateway warms the scorer at startup; the native path must not write progress bars or warnings."""
+    enc = load_encoder()
+    encode_states(enc, ["Which number is the largest: 3, 9 or 4?", ""], max_tokens=64)
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
