@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from pointsman import __version__
 from pointsman.errors import (
     UpstreamConnectionError,
     UpstreamError,
@@ -34,20 +35,38 @@ from pointsman.providers.sse import SSEDecoder
 
 __all__ = ["OpenAIProvider"]
 
+_USER_AGENT = f"pointsman/{__version__}"
+
 
 def _headers(upstream: Upstream) -> dict[str, str]:
-    headers = {"content-type": "application/json", **upstream.headers}
+    headers = {"content-type": "application/json", "user-agent": _USER_AGENT, **upstream.headers}
     key = upstream.require_key()
     if key:
         headers["authorization"] = f"Bearer {key}"
     return headers
 
 
+def _request(upstream: Upstream, payload: dict[str, Any], timeouts: Timeouts) -> httpx.Request:
+    """The request to ``{base_url}/chat/completions``, built directly rather than by ``client.build_request``,
+    which merges client defaults, cookies and query parameters the gateway never sets (it cost more than the
+    rest of sending). The URL is parsed once per base URL and the timeouts once per setting."""
+    return httpx.Request(
+        "POST",
+        _chat_url(upstream.base_url),
+        headers=_headers(upstream),
+        content=json.dumps(payload).encode(),
+        extensions={"timeout": _timeout_extension(timeouts)},
+    )
+
+
 @functools.lru_cache(maxsize=1024)
 def _chat_url(base_url: str) -> httpx.URL:
-    """``{base_url}/chat/completions``, parsed once per base URL (httpx's URL parsing is most of building a
-    request)."""
     return httpx.URL(base_url.rstrip("/") + "/chat/completions")
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout_extension(timeouts: Timeouts) -> dict[str, float | None]:
+    return timeouts.httpx_timeout().as_dict()
 
 
 def _stream_error(upstream: Upstream, payload: dict[str, Any]) -> UpstreamError:
@@ -69,14 +88,9 @@ class OpenAIProvider(Provider):
     async def send(self, upstream: Upstream, body: ChatBody, timeouts: Timeouts) -> dict[str, Any]:
         payload = {**body, "model": upstream.model, "stream": False}
         payload.pop("stream_options", None)
-        url = _chat_url(upstream.base_url)
+        request = _request(upstream, payload, timeouts)
         try:
-            resp = await self.client.post(
-                url,
-                content=json.dumps(payload).encode(),
-                headers=_headers(upstream),
-                timeout=timeouts.httpx_timeout(),
-            )
+            resp = await self.client.send(request)
         except httpx.HTTPError as exc:
             raise map_transport_error(upstream, exc) from exc
         if resp.status_code >= 400:
@@ -94,14 +108,7 @@ class OpenAIProvider(Provider):
         payload = {**body, "model": upstream.model, "stream": True}
         if self.supports_stream_usage:
             payload["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        url = _chat_url(upstream.base_url)
-        request = self.client.build_request(
-            "POST",
-            url,
-            content=json.dumps(payload).encode(),
-            headers=_headers(upstream),
-            timeout=timeouts.httpx_timeout(),
-        )
+        request = _request(upstream, payload, timeouts)
         try:
             resp = await self.client.send(request, stream=True)
         except httpx.HTTPError as exc:
