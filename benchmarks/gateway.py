@@ -3,10 +3,10 @@ LiteLLM proxy in the same run.
 
 Every server is a separate process on loopback: two fake providers (``fast``: no delays, for the sequential
 overhead; ``paced``: TTFT and ITL like a real model, for the concurrent streams), ``pointsman serve`` (one
-uvicorn worker, open access, an explicit endpoint so no scorer runs; a second row routes through the prior
-scorer), and the LiteLLM proxy (one worker) from its own virtual environment (``--litellm-venv``; made with
-``python -m venv /tmp/litellm-venv && /tmp/litellm-venv/bin/pip install 'litellm[proxy]'``; skipped with a
-message when missing).
+uvicorn worker, open access, an explicit endpoint so no scorer runs; a second row, ``pointsman+prior``, routes
+through the prior scorer), and the LiteLLM proxy (one worker) from its own virtual environment
+(``--litellm-venv``, made with ``python -m venv /tmp/litellm-venv && /tmp/litellm-venv/bin/pip install
+'litellm[proxy]'``; skipped with a message when missing).
 
 - Sequential: rounds of requests, targets interleaved in a shuffled order each round; the figure is the median
   over rounds of each round's median, for a non-streaming reply and for a stream's TTFT (time to the first
@@ -444,6 +444,9 @@ def main() -> None:
                     "[gateway]",
                     "retries = 0",
                     "",
+                    "[routing]",
+                    'scorer = "prior"  # the routed row measures the routing path, not a neural model on 2 cores',
+                    "",
                     *(
                         f'[catalog.providers.{name}]\nbase_url = "http://127.0.0.1:{port}/v1"\n'
                         "ttft_prior_ms = 50\nitl_prior_ms = 5\n"
@@ -485,7 +488,7 @@ def main() -> None:
         if not args.no_scorer_row:
             targets.append(
                 Target(
-                    "pointsman+scorer",
+                    "pointsman+prior",
                     url(gw_port),
                     "router@q:1|providers:fast",
                     url(gw_port),
