@@ -32,6 +32,7 @@ log = logging.getLogger("pointsman.gateway.breaker")
 # A key that vanishes this close to the end of the cooldown adopted from it simply expired (Redis's clock and
 # ours differ by a little): the endpoint goes half-open here as everywhere, rather than closed.
 _CLOSE_MARGIN_S = 0.25
+_STOP_S = 5.0  # the most aclose waits for the sync in progress before cancelling it
 
 # KEYS: the endpoints' keys. Returns the remaining milliseconds of each (0 when there is no key).
 _REMAINING_LUA = """
@@ -70,6 +71,7 @@ class RedisBreakerSync:
         self._pending: dict[str, float | None] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.healthy: bool | None = None  # None until the first sync
         breaker.on_open = self._opened
         breaker.on_close = self._closed
@@ -93,20 +95,32 @@ class RedisBreakerSync:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="pointsman-breaker-sync")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop syncing: the loop ends after the sync in progress (bounded by the socket timeouts); it is
+        cancelled only if it does not."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=_STOP_S)
+            if not done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self.breaker.on_open = self.breaker.on_close = None
         await self._redis.aclose()
 
     async def _run(self) -> None:
-        while True:
+        # Wakes on a transition here or every interval_s. No asyncio.timeout around the wait: on Python 3.11 a
+        # cancel that lands as the timeout expires can be taken for the timeout and swallowed (seen: a gateway
+        # whose shutdown waited forever on this task).
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
             await self.sync_once()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval_s):
-                    await self._wake.wait()
+            tick = loop.call_later(self.interval_s, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                tick.cancel()
             self._wake.clear()
 
     async def sync_once(self) -> bool:
@@ -118,6 +132,9 @@ class RedisBreakerSync:
             await self._push()
             await self._pull()
         except (redis.exceptions.RedisError, OSError) as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # a cancel the client library reported as an error
+                raise asyncio.CancelledError from exc
             if self.healthy is not False:
                 log.warning(
                     "cannot reach Redis at %s to share circuit breakers (%s: %s); each replica uses its own "
