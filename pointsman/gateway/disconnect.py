@@ -49,13 +49,20 @@ async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
 
     watcher = asyncio.get_running_loop().create_task(watch())
     try:
-        return await work
+        result = await work
     except asyncio.CancelledError:
         if left and task.uncancel() == 0:  # our cancel, and nobody else's
             raise ClientDisconnectedError("the client disconnected before the answer began") from None
         raise
+    except BaseException:
+        if left:  # our cancel was turned into another error inside ``work`` (e.g. its own timeout)
+            task.uncancel()
+        raise
     finally:
         watcher.cancel()
+    if left:  # ``work`` finished as the client left and took the cancel as something else
+        task.uncancel()
+    return result
 
 
 class RelayResponse(StreamingResponse):
