@@ -39,6 +39,7 @@ __all__ = [
     "cpu_seconds",
     "machine_busy",
     "run_load",
+    "run_queue_wait",
 ]
 
 CONTENT = re.compile(rb'"content":\s*"[^"]')  # the first chunk carrying non-empty content
@@ -178,6 +179,22 @@ def cpu_seconds(*pids: int) -> list[float]:
     return found
 
 
+def run_queue_wait(pid: int) -> float:
+    """Seconds the threads of ``pid`` spent runnable but waiting for a CPU (``/proc/PID/task/*/schedstat``):
+    time the process lost to other load on the machine, not to its own work."""
+    total = 0.0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for tid in tasks:
+        try:
+            total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, all cores, from /proc/stat."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -199,7 +216,8 @@ class LoadResult:
     errors: int = 0
     last_error: str = ""
     wall_s: float = 0.0
-    cpu_s: dict[str, float] = field(default_factory=dict)  # group -> CPU seconds (incl. "clients", "machine")
+    # group -> CPU seconds (incl. "clients", "machine"); "wait_<group>": seconds it waited for a CPU
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -315,6 +333,8 @@ def _snapshot(watch: dict[str, int], procs: list[Any]) -> dict[str, float]:
     found = cpu_seconds(*watch.values(), *(p.pid for p in procs))
     snap = dict(zip(groups, found[: len(groups)], strict=True))
     snap["clients"] = sum(found[len(groups) :])
+    for group, pid in watch.items():
+        snap[f"wait_{group}"] = run_queue_wait(pid)
     snap["machine"] = machine_busy()[0]
     snap["wall"] = time.perf_counter()
     return snap

@@ -220,7 +220,7 @@ def _summary(t: Target, r: LoadResult) -> dict[str, float]:
         "streams_per_s": r.completed / wall,
     }
     for group, seconds in r.cpu_s.items():
-        out[f"cores_{group}"] = seconds / wall  # CPU seconds per second: cores kept busy
+        out[f"cores_{group}"] = seconds / wall  # CPU seconds per second: cores kept busy (or waited)
     if t.group:
         out["cpu_ms_per_stream"] = r.cpu_s.get(t.group, 0.0) / max(r.completed, 1) * 1000
     return out
@@ -238,7 +238,7 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> None:
         )
 
 
-def report(results: dict[str, object], names: list[str], pacing: Pacing) -> None:
+def report(results: dict[str, object], targets: dict[str, Target], pacing: Pacing) -> None:
     seq = results["sequential_reply_ms"]
     ttft = results["sequential_ttft_ms"]
     cpu = results["gateway_cpu_ms_per_reply"]
@@ -246,6 +246,7 @@ def report(results: dict[str, object], names: list[str], pacing: Pacing) -> None
     assert (
         isinstance(seq, dict) and isinstance(ttft, dict) and isinstance(cpu, dict) and isinstance(conc, dict)
     )
+    names = list(targets)
     rows = []
     for name in names:
         added_r = seq[name] - seq["direct"]
@@ -296,15 +297,18 @@ def report(results: dict[str, object], names: list[str], pacing: Pacing) -> None
         rows = []
         for name in names:
             r = by_target[name]
+            target = targets[name].group
             per_stream = f"{r['cpu_ms_per_stream']:.2f}" if "cpu_ms_per_stream" in r else "-"
+            waited = r.get(f"cores_wait_{target or 'fake'}", 0.0)
             rows.append(
                 [name]
                 + [f"{r[f'cores_{g}']:.2f}" for g in groups]
-                + [f"{r['cores_machine']:.2f} of {ncpu}", per_stream]
+                + [f"{r['cores_machine']:.2f} of {ncpu}", per_stream, f"{waited * 1000:.0f}"]
             )
         table(
-            "  CPU while each target's rounds ran (cores busy = CPU seconds per second)",
-            ["target", *groups, "whole machine", "gateway CPU ms/stream"],
+            "  CPU while each target's rounds ran (cores busy = CPU seconds per second; waited = ms per second the "
+            "target's server (the fake for direct) was runnable but had no CPU)",
+            ["target", *groups, "whole machine", "gateway CPU ms/stream", "waited ms/s"],
             rows,
         )
         late = base["ttft_p99"] - pacing.ttft_ms
@@ -317,6 +321,14 @@ def report(results: dict[str, object], names: list[str], pacing: Pacing) -> None
         busiest = max(by_target[n]["cores_machine"] for n in names)
         if busiest > 0.9 * ncpu:
             print(f"  WARNING: the machine was {busiest / ncpu:.0%} busy during some rounds (saturated)")
+        for name in names:
+            group = targets[name].group
+            waited = by_target[name].get(f"cores_wait_{group}", 0.0) if group else 0.0
+            if waited > 0.05:
+                print(
+                    f"  WARNING: {name}'s server waited for a CPU {waited * 1000:.0f} ms per second: other load "
+                    "on the machine delayed it, so its added p99 is partly the machine's"
+                )
     summary(results, names, pacing)
 
 
@@ -559,8 +571,7 @@ def main() -> None:
             )
             for streams in levels
         }
-        names = [t.name for t in targets]
-        report(results, names, pacing)
+        report(results, {t.name: t for t in targets}, pacing)
         print(f"\n({time.monotonic() - started:.0f} s of measuring)")
         for name, count in ERRORS.items():
             print(f"  {name}: {count} failed request(s), last: {LAST_ERROR[name]}")
