@@ -1,16 +1,22 @@
 """What the neural default costs, side by side with the prior: ``pointsman route`` as a whole process, and the
 gateway's startup and per-request scorer time (its ``pointsman_scorer_seconds`` histogram on /metrics).
 
-The gateway runs as a real server on loopback over the shipped catalogue, once with ``[routing] scorer =
-"neural"`` and once with ``"prior"``; each request is a ``POST /v1/route`` dry run with a distinct prompt (the
-neural scorer memoises prompt states, so a repeated prompt would not be encoded again).
+The neural rows run twice: with the native MiniLM (the default, ``pointsman.scorer.bert``) and with
+``POINTSMAN_ENCODER_BACKEND=transformers`` (transformers' BertModel, what the default used before), so the
+two are measured in one invocation under the same load. Runs of the CLI rows are interleaved round-robin.
 
-Usage:  python benchmarks/scorer_default.py [--cli-repeats 3] [--requests 40]
+The gateway runs as a real server on loopback over the shipped catalogue, in a fresh child process per row
+(so each startup pays its own imports), with ``[routing] scorer = "neural"`` or ``"prior"``; each request is a
+``POST /v1/route`` dry run with a distinct prompt (the neural scorer memoises prompt states, so a repeated
+prompt would not be encoded again).
+
+Usage:  python benchmarks/scorer_default.py [--cli-repeats 5] [--requests 40] [--no-gateway]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -45,28 +51,27 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-def cli(args: list[str], repeats: int) -> list[float]:
+BACKEND_ENV = "POINTSMAN_ENCODER_BACKEND"
+
+
+def child_env(backend: str | None) -> dict[str, str]:
     env = {**os.environ, "XDG_CONFIG_HOME": tempfile.mkdtemp()}
     env.pop("POINTSMAN_CONFIG_FILE", None)
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from pointsman.cli import main; main()",
-                "route",
-                PROMPT,
-                "--json",
-                *args,
-            ],
-            check=True,
-            capture_output=True,
-            env=env,
-        )
-        out.append(time.perf_counter() - start)
-    return out
+    env.pop(BACKEND_ENV, None)
+    if backend is not None:
+        env[BACKEND_ENV] = backend
+    return env
+
+
+def cli_once(args: list[str], backend: str | None) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", "from pointsman.cli import main; main()", "route", PROMPT, "--json", *args],
+        check=True,
+        capture_output=True,
+        env=child_env(backend),
+    )
+    return time.perf_counter() - start
 
 
 def gateway(scorer: str, n: int, *, long: bool = False) -> dict[str, float]:
@@ -108,33 +113,79 @@ def gateway(scorer: str, n: int, *, long: bool = False) -> dict[str, float]:
     }
 
 
+def gateway_child(scorer: str, backend: str | None, n: int, long: bool) -> dict[str, float]:
+    """``gateway()`` in a fresh interpreter, so its startup pays the imports a real ``pointsman serve`` pays."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child-gateway",
+            scorer,
+            "--requests",
+            str(n),
+            *(["--long"] if long else []),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=child_env(backend),
+    )
+    row: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return row
+
+
+CLI_ROWS: tuple[tuple[str, list[str], str | None], ...] = (
+    ("neural, native MiniLM", [], None),
+    ("neural, transformers", [], "transformers"),
+    ("--scorer prior", ["--scorer", "prior"], None),
+    ("-r claude-2@anthropic", ["-r", "claude-2@anthropic"], None),
+)
+GATEWAY_ROWS = (
+    ("native", "neural", None),
+    ("transformers", "neural", "transformers"),
+    ("prior", "prior", None),
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cli-repeats", type=int, default=3)
+    parser.add_argument("--cli-repeats", type=int, default=5)
     parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--no-gateway", action="store_true")
+    parser.add_argument("--child-gateway", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--long", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_gateway:
+        print(json.dumps(gateway(args.child_gateway, args.requests, long=args.long)))
+        return
 
     print(f"load average at start: {os.getloadavg()}")
-    print("pointsman route, whole process (s): median [min, max]")
-    for label, extra in (
-        ("neural (default)", []),
-        ("--scorer prior", ["--scorer", "prior"]),
-        ("-r claude-2@anthropic", ["-r", "claude-2@anthropic"]),
-    ):
-        runs = cli(extra, args.cli_repeats)
-        print(f"  {label:24s} {statistics.median(runs):6.2f} [{min(runs):.2f}, {max(runs):.2f}]")
+    print(f"pointsman route, whole process (s), {args.cli_repeats} runs each, interleaved: median [min, max]")
+    runs: dict[str, list[float]] = {label: [] for label, _, _ in CLI_ROWS}
+    for _ in range(args.cli_repeats):
+        for label, extra, backend in CLI_ROWS:
+            runs[label].append(cli_once(extra, backend))
+    for label, values in runs.items():
+        print(f"  {label:24s} {statistics.median(values):6.2f} [{min(values):.2f}, {max(values):.2f}]")
 
+    if args.no_gateway:
+        print(f"load average at end: {os.getloadavg()}")
+        return
+    keys = ("startup_s", "hist_mean_ms", "scorer_p50_ms", "scorer_p90_ms", "request_p50_ms")
     for long in (False, True):
         size = "~370-token" if long else "~25-token"
-        print(f"gateway, {args.requests} POST /v1/route dry runs with distinct {size} prompts")
-        rows = {name: gateway(name, args.requests, long=long) for name in ("neural", "prior")}
-        keys = ("hist_mean_ms", "scorer_p50_ms", "scorer_p90_ms", "request_p50_ms")
-        # Startup is meaningful once: the second gateway in this process finds torch and MiniLM loaded.
-        for key in keys if long else ("startup_s", *keys):
-            n, p = rows["neural"][key], rows["prior"][key]
-            print(
-                f"  {key:16s} neural {n:9.2f}   prior {p:9.2f}   ratio {n / p if p else float('inf'):7.1f}x"
-            )
+        print(
+            f"gateway, {args.requests} POST /v1/route dry runs with distinct {size} prompts (fresh process each)"
+        )
+        rows = {
+            label: gateway_child(scorer, backend, args.requests, long)
+            for label, scorer, backend in GATEWAY_ROWS
+        }
+        print(f"  {'':16s} " + " ".join(f"{label:>12s}" for label in rows) + "   transformers/native")
+        for key in keys:
+            values = [rows[label][key] for label in rows]
+            ratio = rows["transformers"][key] / rows["native"][key] if rows["native"][key] else float("inf")
+            print(f"  {key:16s} " + " ".join(f"{v:12.2f}" for v in values) + f"   {ratio:8.2f}x")
     print(f"load average at end: {os.getloadavg()}")
 
 

@@ -44,9 +44,14 @@ TEXTS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _default_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(BACKEND_ENV, raising=False)
+
+
 @pytest.fixture(scope="module")
 def native() -> LoadedEncoder:
-    enc = load_encoder()
+    enc = load_encoder(backend="auto")
     assert enc.backend == "native"
     return enc
 
