@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from _scorer_tiny import tiny_encoder
 
-from pointsman.scorer.memo import DEFAULT_MEMO_BYTES, StatesMemo
+from pointsman.errors import ScorerError
+from pointsman.scorer.memo import DEFAULT_MEMO_BYTES, MEMO_ENV, StatesMemo
 from pointsman.scorer.states import encode_states
 
 
@@ -58,5 +60,14 @@ def test_a_prompt_larger_than_the_bound_is_returned_not_kept() -> None:
     assert len(memo) == 0 and memo.nbytes == 0
 
 
-def test_default_bound_suits_serving() -> None:
+def test_default_bound_suits_serving_and_the_environment_can_raise_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv(MEMO_ENV, raising=False)
+    assert StatesMemo().max_bytes == DEFAULT_MEMO_BYTES
     assert 16 * 2**20 <= DEFAULT_MEMO_BYTES <= 128 * 2**20
+    monkeypatch.setenv(MEMO_ENV, "512")
+    assert StatesMemo().max_bytes == 512 * 2**20
+    assert StatesMemo(max_bytes=7).max_bytes == 7
+    for bad in ("lots", "-1", "nan"):
+        monkeypatch.setenv(MEMO_ENV, bad)
+        with pytest.raises(ScorerError, match=f"{MEMO_ENV}='{bad}' is not a size"):
+            StatesMemo()
