@@ -5,22 +5,18 @@ with its own breaker, saying so once in the log."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from _gateway_stack import GatewayStack, gateway_stack, wait_until
 
-from pointsman.gateway.app import create_app
-from pointsman.gateway.billing import OpenAccessBilling
 from pointsman.gateway.breaker import CircuitBreaker
 from pointsman.gateway.breaker_redis import RedisBreakerSync
 from pointsman.gateway.settings import GatewaySettings
-from pointsman.gateway.testing import fake_catalog, free_port, running_gateway
-from pointsman.providers.fake import FakeProviderServer, running_fake_provider
+from pointsman.gateway.testing import free_port
 from pointsman.settings import Settings
 
 pytestmark = pytest.mark.timeout(60)
@@ -43,9 +39,8 @@ def _redis_or_skip() -> None:
 
 @dataclass
 class Replicas:
-    fake: FakeProviderServer
-    a: str  # base URLs of two gateway replicas sharing one Redis
-    b: str
+    a: GatewayStack  # two gateway replicas sharing one Redis and one fake provider
+    b: GatewayStack
     bad: str  # an endpoint that always fails (unique per test: the Redis is shared)
     ok: str
 
@@ -55,65 +50,58 @@ def replicas() -> Iterator[Replicas]:
     _redis_or_skip()
     tag = uuid.uuid4().hex[:8]
     bad, ok = f"bad-{tag}@fake", f"ok-{tag}@fake"
-    with running_fake_provider() as fake:
-        catalog = fake_catalog(fake.base_url, {bad: "fake-model#fault=500", ok: "fake-model#tokens=2"})
+    endpoints = {bad: "fake-model#fault=500", ok: "fake-model#tokens=2"}
+    process = Settings(redis_url=REDIS_URL)
+    with (
+        gateway_stack(endpoints, gateway_settings=SETTINGS, settings=process) as a,
+        gateway_stack(endpoints, gateway_settings=SETTINGS, settings=process, fake=a.fake) as b,
+    ):
+        try:
+            yield Replicas(a, b, bad, ok)
+        finally:
+            import redis
 
-        def app() -> FastAPI:
-            return create_app(
-                Settings(redis_url=REDIS_URL),
-                catalog=catalog,
-                billing=OpenAccessBilling(),
-                gateway_settings=SETTINGS,
-            )
-
-        with running_gateway(app()) as a, running_gateway(app()) as b:
-            try:
-                yield Replicas(fake, a, b, bad, ok)
-            finally:
-                import redis
-
-                redis.Redis.from_url(REDIS_URL).delete(f"pointsman:breaker:{bad}")
+            redis.Redis.from_url(REDIS_URL).delete(f"pointsman:breaker:{bad}")
 
 
-def cooling(base_url: str) -> dict[str, float]:
-    return httpx.get(base_url.removesuffix("/v1") + "/healthz").json()["cooling_down"]
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 5
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
-
-
+@pytest.mark.redis
 def test_a_breaker_tripped_on_one_replica_is_skipped_by_the_other(replicas: Replicas) -> None:
     chain = {"model": f"{replicas.bad}->{replicas.ok}", "messages": MESSAGES}
-    reply = httpx.post(replicas.a + "/chat/completions", json=chain, timeout=20)
+    reply = httpx.post(replicas.a.base_url + "/chat/completions", json=chain, timeout=20)
     assert reply.json()["model"] == replicas.ok
-    assert replicas.bad in cooling(replicas.a)
+    assert replicas.bad in replicas.a.cooling_down()
     wait_until(
-        lambda: replicas.bad in cooling(replicas.b), "replica b never saw the breaker replica a opened"
+        lambda: replicas.bad in replicas.b.cooling_down(), "replica b never saw the breaker replica a opened"
     )
-    assert 25 < cooling(replicas.b)[replicas.bad] <= 30, "adopted for what remains of a's cooldown"
+    assert 25 < replicas.b.cooling_down()[replicas.bad] <= 30, "adopted for what remains of a's cooldown"
     explained = httpx.post(
-        replicas.b + "/chat/completions", json=chain, headers={"x-pointsman-explain": "1"}, timeout=20
+        replicas.b.base_url + "/chat/completions",
+        json=chain,
+        headers={"x-pointsman-explain": "1"},
+        timeout=20,
     ).json()
     first = explained["pointsman"]["attempts"][0]
     assert first["endpoint"] == replicas.bad and first["outcome"].startswith("skipped: cooling down")
-    assert replicas.fake.stats["fake-model#fault=500"] == 1, "only replica a ever sent to the bad endpoint"
+    assert replicas.a.fake.stats["fake-model#fault=500"] == 1, "only replica a ever sent to the bad endpoint"
 
 
+@pytest.mark.redis
 def test_a_shared_key_that_disappears_early_closes_the_adopted_breaker(replicas: Replicas) -> None:
     import redis
 
     chain = {"model": f"{replicas.bad}->{replicas.ok}", "messages": MESSAGES}
-    httpx.post(replicas.a + "/chat/completions", json=chain, timeout=20)
-    wait_until(lambda: replicas.bad in cooling(replicas.b), "replica b never saw the breaker open")
+    httpx.post(replicas.a.base_url + "/chat/completions", json=chain, timeout=20)
+    wait_until(lambda: replicas.bad in replicas.b.cooling_down(), "replica b never saw the breaker open")
     redis.Redis.from_url(REDIS_URL).delete(f"pointsman:breaker:{replicas.bad}")  # as a successful probe does
-    wait_until(lambda: replicas.bad not in cooling(replicas.b), "replica b kept an adopted, closed breaker")
-    assert replicas.bad in cooling(replicas.a), "a cooldown from this replica's own failures runs its course"
+    wait_until(
+        lambda: replicas.bad not in replicas.b.cooling_down(), "replica b kept an adopted, closed breaker"
+    )
+    assert replicas.bad in replicas.a.cooling_down(), (
+        "a cooldown from this replica's own failures runs its course"
+    )
 
 
+@pytest.mark.redis
 def test_a_probe_that_closes_the_breaker_deletes_the_shared_key() -> None:
     _redis_or_skip()
     import redis
@@ -164,19 +152,16 @@ def test_redis_down_keeps_the_local_breaker_and_says_so_once(caplog: pytest.LogC
 def test_a_gateway_whose_redis_is_down_still_serves_and_trips_locally(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    dead = f"redis://127.0.0.1:{free_port()}/0"
-    with running_fake_provider() as fake, caplog.at_level("WARNING", logger="pointsman.gateway.breaker"):
-        catalog = fake_catalog(fake.base_url, {"bad@fake": "fake-model#fault=500", "ok@fake": "fake-model"})
-        app = create_app(
-            Settings(redis_url=dead), catalog=catalog, billing=OpenAccessBilling(), gateway_settings=SETTINGS
+    dead = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    endpoints = {"bad@fake": "fake-model#fault=500", "ok@fake": "fake-model"}
+    with (
+        caplog.at_level("WARNING", logger="pointsman.gateway.breaker"),
+        gateway_stack(endpoints, gateway_settings=SETTINGS, settings=dead) as stack,
+    ):
+        chain = {"model": "bad@fake->ok@fake", "messages": MESSAGES}
+        assert (
+            httpx.post(stack.base_url + "/chat/completions", json=chain, timeout=20).json()["model"]
+            == "ok@fake"
         )
-        with running_gateway(app) as base_url:
-            chain = {"model": "bad@fake->ok@fake", "messages": MESSAGES}
-            assert (
-                httpx.post(base_url + "/chat/completions", json=chain, timeout=20).json()["model"]
-                == "ok@fake"
-            )
-            assert "bad@fake" in cooling(base_url)
-            wait_until(
-                lambda: any("cannot reach Redis" in r.getMessage() for r in caplog.records), "no log line"
-            )
+        assert "bad@fake" in stack.cooling_down()
+        wait_until(lambda: any("cannot reach Redis" in r.getMessage() for r in caplog.records), "no log line")

@@ -4,79 +4,40 @@ side is in test_ledger_gateway.py); a streaming response closes its body however
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from _gateway_stack import GatewayStack, gateway_stack, hang_up_once, wait_until
 
-from pointsman.gateway.app import create_app
-from pointsman.gateway.billing import OpenAccessBilling
 from pointsman.gateway.disconnect import RelayResponse
-from pointsman.gateway.settings import GatewaySettings
-from pointsman.gateway.testing import fake_catalog, running_gateway
-from pointsman.providers.fake import running_fake_provider
 
 pytestmark = pytest.mark.timeout(60)
 
 SCOPE = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "method": "POST", "path": "/"}
 
 
-@dataclass
-class Stack:
-    base_url: str
-    billing: OpenAccessBilling
-
-
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    with running_fake_provider() as fake:
-        catalog = fake_catalog(
-            fake.base_url,
-            {
-                "late@fake": "fake-model#fault=slow_first_byte&delay_ms=20000",
-                "ok@fake": "fake-model#tokens=3",
-            },
-        )
-        billing = OpenAccessBilling()
-        app = create_app(catalog=catalog, billing=billing, gateway_settings=GatewaySettings(billing="open"))
-        with running_gateway(app) as base_url:
-            yield Stack(base_url, billing)
-
-
-def _send_then_hang_up(stack: Stack, body: dict[str, Any]) -> str:
-    """Send ``body`` on a raw socket, close it once the gateway has reserved for it; the request's id."""
-    reserved = len(stack.billing.reserved)
-    host, _, rest = stack.base_url.removeprefix("http://").partition(":")
-    payload = json.dumps(body).encode()
-    head = f"POST /v1/chat/completions HTTP/1.1\r\nhost: {host}\r\ncontent-length: {len(payload)}\r\n\r\n"
-    with socket.create_connection((host, int(rest.partition("/")[0])), timeout=10) as sock:
-        sock.sendall(head.encode() + payload)
-        deadline = time.monotonic() + 10
-        while len(stack.billing.reserved) == reserved:
-            assert time.monotonic() < deadline, "the gateway never reserved for the request"
-            time.sleep(0.01)
-    return stack.billing.reserved[-1].request_id
+def stack() -> Iterator[GatewayStack]:
+    late = "fake-model#fault=slow_first_byte&delay_ms=20000"  # the first byte comes long after the test
+    with gateway_stack({"late@fake": late, "ok@fake": "fake-model#tokens=3"}) as stack:
+        yield stack
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "reply"])
-def test_hanging_up_before_the_first_token_releases_at_once(stack: Stack, stream: bool) -> None:
+def test_hanging_up_before_the_first_token_releases_at_once(stack: GatewayStack, stream: bool) -> None:
     body = {"model": "late@fake", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
-    request_id = _send_then_hang_up(stack, body)
-    deadline = time.monotonic() + 5  # the upstream's first byte is 20 s away
-    while request_id not in stack.billing.released:
-        assert time.monotonic() < deadline, "the hold was not released when the client left"
-        time.sleep(0.01)
+    reserved = len(stack.billing.reserved)
+    hang_up_once(stack.base_url, body, until=lambda: len(stack.billing.reserved) > reserved)
+    request_id = stack.billing.reserved[-1].request_id
+    wait_until(lambda: request_id in stack.billing.released, "the hold was not released when the client left")
     assert request_id not in [settled[0] for settled in stack.billing.settled]
-    metrics = httpx.get(stack.base_url.removesuffix("/v1") + "/metrics").text
+    metrics = httpx.get(stack.root + "/metrics").text
     assert 'code="client_disconnected"' in metrics
 
 
-def test_a_client_that_stays_is_answered_as_before(stack: Stack) -> None:
+def test_a_client_that_stays_is_answered_as_before(stack: GatewayStack) -> None:
     """The disconnect watch must not disturb a normal request (nor consume its body)."""
     for stream in (False, True):
         resp = httpx.post(

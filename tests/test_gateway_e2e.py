@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import httpx
 import openai
 import pytest
+from _gateway_stack import gateway_stack
 
-from pointsman.gateway.app import create_app
 from pointsman.gateway.billing import OpenAccessBilling
 from pointsman.gateway.settings import GatewaySettings
-from pointsman.gateway.testing import fake_catalog, free_port, running_gateway
-from pointsman.providers.fake import VOCAB, FakeProviderServer, running_fake_provider
+from pointsman.gateway.testing import free_port
+from pointsman.providers.fake import VOCAB, FakeProviderServer
 
 STYLES = {"fake": "openai", "ant": "anthropic"}  # provider name -> API style
 MESSAGES = [{"role": "user", "content": "Say hello."}]
@@ -75,16 +75,12 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with running_fake_provider() as fake:
-        scripts = {**BEFORE_FIRST_TOKEN, **AFTER_FIRST_TOKEN, **PASSING}
-        endpoints = {f"{m}@{p}": key(m, p) for m in scripts for p in STYLES}
-        extra = {p: {"api_style": s} for p, s in STYLES.items()}
-        catalog = fake_catalog(fake.base_url, endpoints, extra_providers=extra)
-        billing = OpenAccessBilling()
-        app = create_app(catalog=catalog, billing=billing, gateway_settings=SETTINGS, ranker=None)
-        with running_gateway(app) as base_url:
-            client = openai.OpenAI(base_url=base_url, api_key="test", max_retries=0, timeout=20)
-            yield Stack(fake, base_url, billing, client)
+    scripts = {**BEFORE_FIRST_TOKEN, **AFTER_FIRST_TOKEN, **PASSING}
+    endpoints = {f"{m}@{p}": key(m, p) for m in scripts for p in STYLES}
+    extra = {p: {"api_style": s} for p, s in STYLES.items()}
+    options = {"extra_providers": extra}
+    with gateway_stack(endpoints, gateway_settings=SETTINGS, catalog_options=options) as gateway:
+        yield Stack(gateway.fake, gateway.base_url, gateway.billing, gateway.client(timeout=20))
 
 
 @pytest.fixture(autouse=True)
@@ -393,14 +389,10 @@ def test_healthz_and_metrics(stack: Stack) -> None:
 
 
 def test_refused_connection_on_a_dead_port_falls_back() -> None:
-    with running_fake_provider() as fake:
-        catalog = fake_catalog(
-            fake.base_url,
-            {"m@dead": "fake-model", "m@live": "fake-model#tokens=3"},
-            extra_providers={"dead": {"base_url": f"http://127.0.0.1:{free_port()}/v1"}},
-        )
-        app = create_app(catalog=catalog, billing=OpenAccessBilling(), gateway_settings=SETTINGS)
-        with running_gateway(app) as base_url:
-            client = openai.OpenAI(base_url=base_url, api_key="t", max_retries=0)
-            reply = client.chat.completions.create(model="m@dead->m@live", messages=MESSAGES)  # type: ignore[arg-type]
-            assert reply.model == "m@live"
+    dead = {"dead": {"base_url": f"http://127.0.0.1:{free_port()}/v1"}}
+    endpoints = {"m@dead": "fake-model", "m@live": "fake-model#tokens=3"}
+    with gateway_stack(
+        endpoints, gateway_settings=SETTINGS, catalog_options={"extra_providers": dead}
+    ) as stack:
+        reply = stack.client().chat.completions.create(model="m@dead->m@live", messages=MESSAGES)  # type: ignore[arg-type]
+        assert reply.model == "m@live"

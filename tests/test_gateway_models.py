@@ -11,14 +11,13 @@ from typing import Any
 
 import openai
 import pytest
+from _gateway_stack import gateway_stack
 
 from pointsman.custom.registry import deploy, undeploy
 from pointsman.custom.store import CustomStore
-from pointsman.gateway.app import create_app
-from pointsman.gateway.billing import OpenAccessBilling
 from pointsman.gateway.ranker import ranker_from_router
-from pointsman.gateway.settings import GatewaySettings
-from pointsman.gateway.testing import fake_catalog, free_port, running_gateway
+from pointsman.gateway.testing import fake_catalog
+from pointsman.providers.fake import running_fake_provider
 from pointsman.router import Router
 from pointsman.scorer.default import scorer_by_name
 from pointsman.settings import Settings
@@ -31,17 +30,12 @@ ENDPOINTS = {"alpha@fake": "fake-model", "beta@fake": "fake-model"}
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[openai.OpenAI]:
-    catalog = fake_catalog(f"http://127.0.0.1:{free_port()}/v1", ENDPOINTS)  # nothing is sent upstream
-    ranker = ranker_from_router(Router(catalog, scorer_by_name("prior")), depth=3)
-    app = create_app(
-        catalog=catalog,
-        billing=OpenAccessBilling(),
-        gateway_settings=GatewaySettings(billing="open"),
-        ranker=ranker,
-        default_router=DEFAULT,
-    )
-    with running_gateway(app) as base_url:
-        yield openai.OpenAI(base_url=base_url, api_key="x", max_retries=0, timeout=20)
+    with running_fake_provider() as fake:  # a catalogue to list; nothing is sent upstream
+        ranker = ranker_from_router(
+            Router(fake_catalog(fake.base_url, ENDPOINTS), scorer_by_name("prior")), 3
+        )
+        with gateway_stack(ENDPOINTS, fake=fake, ranker=ranker, default_router=DEFAULT) as stack:
+            yield stack.client(timeout=20)
 
 
 def listing(client: openai.OpenAI) -> dict[str, dict[str, Any]]:

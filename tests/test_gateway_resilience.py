@@ -6,18 +6,15 @@ from __future__ import annotations
 import logging
 import time
 
-import httpx
 import openai
 import pytest
+from _gateway_stack import gateway_stack
 
 from pointsman.errors import UpstreamStatusError
-from pointsman.gateway.app import create_app
 from pointsman.gateway.billing import OpenAccessBilling
 from pointsman.gateway.settings import GatewaySettings
-from pointsman.gateway.testing import fake_catalog, running_gateway
 from pointsman.providers.anthropic import _StreamTranslator
 from pointsman.providers.base import Upstream
-from pointsman.providers.fake import running_fake_provider
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -27,43 +24,39 @@ def test_breaker_opens_cools_down_and_recovers_end_to_end() -> None:
     # fails once more, the next probe succeeds and closes it.
     script = "fake-model#fault=500&fail_first=3"
     settings = GatewaySettings(retries=0, breaker_failures=2, breaker_cooldown_s=1.0, backoff_base_s=0.001)
-    with running_fake_provider() as fake:
-        catalog = fake_catalog(fake.base_url, {"m@flaky": script, "m@steady": "fake-model#tokens=2"})
-        app = create_app(catalog=catalog, billing=OpenAccessBilling(), gateway_settings=settings)
-        with running_gateway(app) as base_url:
-            client = openai.OpenAI(base_url=base_url, api_key="t", max_retries=0)
+    endpoints = {"m@flaky": script, "m@steady": "fake-model#tokens=2"}
+    with gateway_stack(endpoints, gateway_settings=settings) as stack:
+        fake, client = stack.fake, stack.client()
 
-            def ask() -> str:
-                return client.chat.completions.create(model="m@flaky->m@steady", messages=MESSAGES).model  # type: ignore[arg-type]
+        def ask() -> str:
+            return client.chat.completions.create(model="m@flaky->m@steady", messages=MESSAGES).model  # type: ignore[arg-type]
 
-            assert [ask(), ask()] == ["m@steady", "m@steady"]
-            assert fake.stats[script] == 2
-            assert ask() == "m@steady" and fake.stats[script] == 2, "open: the flaky endpoint is skipped"
-            health = httpx.get(base_url.removesuffix("/v1") + "/healthz").json()
-            assert "m@flaky" in health["cooling_down"]
-            time.sleep(1.05)
-            assert ask() == "m@steady" and fake.stats[script] == 3, "half-open: one probe, which fails"
-            assert ask() == "m@steady" and fake.stats[script] == 3, "the failed probe reopened it"
-            time.sleep(1.05)
-            assert ask() == "m@flaky" and fake.stats[script] == 4, "the next probe succeeds"
-            assert ask() == "m@flaky", "closed again"
+        assert [ask(), ask()] == ["m@steady", "m@steady"]
+        assert fake.stats[script] == 2
+        assert ask() == "m@steady" and fake.stats[script] == 2, "open: the flaky endpoint is skipped"
+        assert "m@flaky" in stack.cooling_down()
+        time.sleep(1.05)
+        assert ask() == "m@steady" and fake.stats[script] == 3, "half-open: one probe, which fails"
+        assert ask() == "m@steady" and fake.stats[script] == 3, "the failed probe reopened it"
+        time.sleep(1.05)
+        assert ask() == "m@flaky" and fake.stats[script] == 4, "the next probe succeeds"
+        assert ask() == "m@flaky", "closed again"
 
 
 def test_prompts_and_keys_are_not_logged(caplog: pytest.LogCaptureFixture) -> None:
     secret_prompt, secret_key = "SECRET-PROMPT-4242", "sk-SECRET-KEY-4242"
-    with running_fake_provider() as fake:
-        catalog = fake_catalog(
-            fake.base_url, {"m@p": "fake-model#tokens=3", "m@broken": "fake-model#fault=close_early&after=1"}
-        )
-        app = create_app(catalog=catalog, billing=OpenAccessBilling(), gateway_settings=GatewaySettings())
-        with caplog.at_level(logging.DEBUG), running_gateway(app) as base_url:
-            client = openai.OpenAI(base_url=base_url, api_key=secret_key, max_retries=0)
-            messages = [{"role": "user", "content": secret_prompt}]
-            client.chat.completions.create(model="m@p", messages=messages)  # type: ignore[arg-type]
-            with pytest.raises(openai.APIError):
-                list(client.chat.completions.create(model="m@broken", messages=messages, stream=True))  # type: ignore[arg-type]
-            with pytest.raises(openai.NotFoundError):
-                client.chat.completions.create(model="nope@p", messages=messages)  # type: ignore[arg-type]
+    endpoints = {"m@p": "fake-model#tokens=3", "m@broken": "fake-model#fault=close_early&after=1"}
+    with (
+        gateway_stack(endpoints, gateway_settings=GatewaySettings()) as stack,
+        caplog.at_level(logging.DEBUG),
+    ):
+        client = stack.client(api_key=secret_key)
+        messages = [{"role": "user", "content": secret_prompt}]
+        client.chat.completions.create(model="m@p", messages=messages)  # type: ignore[arg-type]
+        with pytest.raises(openai.APIError):
+            list(client.chat.completions.create(model="m@broken", messages=messages, stream=True))  # type: ignore[arg-type]
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="nope@p", messages=messages)  # type: ignore[arg-type]
     assert caplog.records, "the failure above is logged (without secrets)"
     assert secret_prompt not in caplog.text and secret_key not in caplog.text
 
@@ -108,14 +101,11 @@ def test_anthropic_stream_events_translate_tool_calls_usage_and_errors() -> None
 
 def test_answer_without_max_tokens_is_capped_at_what_was_reserved() -> None:
     settings = GatewaySettings(default_max_output_tokens=3)
-    with running_fake_provider() as fake:
-        catalog = fake_catalog(fake.base_url, {"m@p": "fake-model#tokens=10"})
-        billing = OpenAccessBilling()
-        app = create_app(catalog=catalog, billing=billing, gateway_settings=settings)
-        with running_gateway(app) as base_url:
-            client = openai.OpenAI(base_url=base_url, api_key="t", max_retries=0)
-            capped = client.chat.completions.create(model="m@p", messages=MESSAGES)  # type: ignore[arg-type]
-            asked = client.chat.completions.create(model="m@p", messages=MESSAGES, max_tokens=7)  # type: ignore[arg-type]
+    billing = OpenAccessBilling()
+    with gateway_stack({"m@p": "fake-model#tokens=10"}, gateway_settings=settings, billing=billing) as stack:
+        client = stack.client()
+        capped = client.chat.completions.create(model="m@p", messages=MESSAGES)  # type: ignore[arg-type]
+        asked = client.chat.completions.create(model="m@p", messages=MESSAGES, max_tokens=7)  # type: ignore[arg-type]
     assert capped.usage is not None and capped.usage.completion_tokens == 3
     assert capped.choices[0].finish_reason == "length"
     assert asked.usage is not None and asked.usage.completion_tokens == 7

@@ -4,9 +4,6 @@ top-ups, aborted streams settled for what was generated."""
 
 from __future__ import annotations
 
-import json
-import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,6 +13,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from _gateway_stack import gateway_stack, hang_up_once, wait_until
 
 from pointsman.db import create_db_engine, upgrade
 from pointsman.errors import UnknownNameError
@@ -27,7 +25,6 @@ from pointsman.ledger import KeyStore, Ledger, LedgerConfig, Price
 from pointsman.ledger.billing import LedgerBilling
 from pointsman.ledger.limits import InProcessRateLimiter
 from pointsman.ledger.money import request_cost_pico, usd_to_pico
-from pointsman.providers.fake import FakeConfig, running_fake_provider
 
 PRICES = {
     "small@fake": (Decimal("0.15"), Decimal("0.6")),
@@ -64,21 +61,16 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     upgrade(engine)
     ledger = Ledger(engine, config=LedgerConfig(signup_credit_usd=Decimal(1)))
     billing = LedgerBilling(ledger, InProcessRateLimiter())
-    with running_fake_provider(FakeConfig()) as fake:
-        catalog = fake_catalog(
-            fake.base_url,
-            UPSTREAM,
-            prices={k: (float(a), float(b)) for k, (a, b) in PRICES.items()},
-        )
-        app = create_app(
-            catalog=catalog,
-            billing=billing,
-            gateway_settings=GatewaySettings(retries=0, backoff_base_s=0, default_max_output_tokens=100),
-            ranker=no_ranker,
-            default_router="router@q:1",
-        )
-        with running_gateway(app, uvloop=False) as base_url:
-            yield Stack(base_url, ledger, KeyStore(ledger))
+    with gateway_stack(
+        UPSTREAM,
+        billing=billing,
+        gateway_settings=GatewaySettings(retries=0, backoff_base_s=0, default_max_output_tokens=100),
+        catalog_options={"prices": {k: (float(a), float(b)) for k, (a, b) in PRICES.items()}},
+        ranker=no_ranker,
+        default_router="router@q:1",
+        uvloop=False,
+    ) as gateway:
+        yield Stack(gateway.base_url, ledger, KeyStore(ledger))
 
 
 def client(stack: Stack, key: str) -> openai.OpenAI:
@@ -126,7 +118,9 @@ def test_streams_are_settled_from_the_usage_event(stack: Stack) -> None:
     for chunk in stream:
         usage = chunk.usage or usage
     assert usage is not None
-    _wait_closed(stack, account.id)
+    wait_until(
+        lambda: not stack.ledger.open_reservations(account.id), "the reservation was never settled", 10
+    )
     cost = request_cost_pico(price("small@fake"), usage.prompt_tokens, usage.completion_tokens)
     assert stack.ledger.totals(account.id)["spent"] == cost
 
@@ -151,29 +145,15 @@ def test_an_aborted_stream_is_settled_for_what_was_generated(stack: Stack) -> No
                 received += 1
             if received >= 5:
                 break  # hang up mid-stream
-    _wait_closed(stack, account.id)
+    wait_until(
+        lambda: not stack.ledger.open_reservations(account.id), "the reservation was never settled", 10
+    )
     [settle] = [e for e in stack.ledger.history(account.id) if e.kind == "settle"]
     assert settle.output_tokens is not None and 1 <= settle.output_tokens < 400
     assert settle.cost_pico == request_cost_pico(
         price("slow@fake"), settle.input_tokens or 0, settle.output_tokens
     )
     assert stack.ledger.derived_balance(account.id) == stack.ledger.balance(account.id)
-
-
-def _hang_up_once_held(stack: Stack, account_id: int, key: str, body: dict[str, Any]) -> None:
-    """Send ``body`` on a raw socket, wait until the gateway holds credit for it, then close the socket."""
-    host, _, rest = stack.base_url.removeprefix("http://").partition(":")
-    payload = json.dumps(body).encode()
-    head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {key}\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(payload)}\r\n\r\n"
-    )
-    with socket.create_connection((host, int(rest.partition("/")[0])), timeout=10) as sock:
-        sock.sendall(head.encode() + payload)
-        deadline = time.monotonic() + 10
-        while not stack.ledger.open_reservations(account_id):
-            assert time.monotonic() < deadline, "the gateway never reserved credit for the request"
-            time.sleep(0.01)
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "reply"])
@@ -183,8 +163,14 @@ def test_a_client_leaving_before_the_first_token_releases_the_hold_at_once(
     key = stack.keys.create("alice").key
     account = stack.ledger.account("alice")
     body = {"model": "late@fake", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
-    _hang_up_once_held(stack, account.id, key, {**body, "stream": stream})
-    _wait_closed(stack, account.id, timeout=5)  # the upstream's first byte is 20 s away
+
+    def held() -> int:
+        return stack.ledger.open_reservations(account.id)
+
+    hang_up_once(
+        stack.base_url, {**body, "stream": stream}, until=held, headers={"authorization": f"Bearer {key}"}
+    )
+    wait_until(lambda: not held(), "the hold was not released when the client left")  # first byte: 20 s away
     assert [e.kind for e in stack.ledger.history(account.id)] == ["release", "reserve", "grant"]
     assert stack.ledger.balance(account.id) == usd_to_pico(1) == stack.ledger.derived_balance(account.id)
 
@@ -331,13 +317,6 @@ def test_credits_on_an_open_access_gateway_says_how_to_enable_accounts(tmp_path:
     with running_gateway(app, uvloop=False) as base_url:
         response = httpx.get(f"{base_url}/credits")
     assert response.status_code == 400 and "--open-access" in response.json()["error"]["message"]
-
-
-def _wait_closed(stack: Stack, account_id: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while stack.ledger.open_reservations(account_id):
-        assert time.monotonic() < deadline, "the reservation was never settled"
-        time.sleep(0.02)
 
 
 def test_a_request_without_max_tokens_cannot_overspend(stack: Stack) -> None:
