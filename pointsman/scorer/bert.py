@@ -80,13 +80,28 @@ class BertOutput:
     last_hidden_state: torch.Tensor  # (B, T, C)
 
 
+class _Linear(nn.Linear):
+    """``nn.Linear`` left uninitialised: its weights always come from a checkpoint (``load_bert``), and the
+    random init it would run costs ~0.15 s of every cold start for MiniLM."""
+
+    def reset_parameters(self) -> None:
+        return None
+
+
+class _Embedding(nn.Embedding):
+    """``nn.Embedding`` left uninitialised, like ``_Linear``."""
+
+    def reset_parameters(self) -> None:
+        return None
+
+
 class Embeddings(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         C = config.hidden_size
-        self.word = nn.Embedding(config.vocab_size, C)
-        self.position = nn.Embedding(config.max_position_embeddings, C)
-        self.token_type = nn.Embedding(config.type_vocab_size, C)
+        self.word = _Embedding(config.vocab_size, C)
+        self.position = _Embedding(config.max_position_embeddings, C)
+        self.token_type = _Embedding(config.type_vocab_size, C)
         self.ln = nn.LayerNorm(C, eps=config.layer_norm_eps)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -106,10 +121,10 @@ class SelfAttention(nn.Module):
         super().__init__()
         C = config.hidden_size
         self.n_head = config.num_attention_heads
-        self.query = nn.Linear(C, C)
-        self.key = nn.Linear(C, C)
-        self.value = nn.Linear(C, C)
-        self.proj = nn.Linear(C, C)
+        self.query = _Linear(C, C)
+        self.key = _Linear(C, C)
+        self.value = _Linear(C, C)
+        self.proj = _Linear(C, C)
         self.ln = nn.LayerNorm(C, eps=config.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
@@ -128,8 +143,8 @@ class SelfAttention(nn.Module):
 class FeedForward(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.fc = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.proj = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.fc = _Linear(config.hidden_size, config.intermediate_size)
+        self.proj = _Linear(config.intermediate_size, config.hidden_size)
         self.ln = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.approximate = _ACTIVATIONS[config.hidden_act]
 
@@ -149,7 +164,8 @@ class Block(nn.Module):
 
 
 class BertEncoder(nn.Module):
-    """``BertModel`` without the pooler: ``forward(input_ids, attention_mask) -> BertOutput``."""
+    """``BertModel`` without the pooler: ``forward(input_ids, attention_mask) -> BertOutput``. Built with
+    uninitialised weights: ``load_bert`` fills every one from the checkpoint."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -220,7 +236,7 @@ def load_bert(directory: str | Path) -> BertEncoder:
         ours = _our_name(name)
         if ours is not None:
             state[ours] = tensor.float()
-    model = BertEncoder(config)  # a meta-device build would import torch._dynamo (1.5 s); random init is 0.1 s
+    model = BertEncoder(config)  # on the CPU: a meta-device build would import torch._dynamo (1.5 s)
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:
