@@ -183,6 +183,9 @@ def test_non_bert_config_is_refused_natively(tmp_path: Path) -> None:
     (directory / "config.json").write_text("{not json")
     with pytest.raises(ScorerError, match="not a readable JSON config"):
         BertConfig.from_json(directory)
+    (directory / "config.json").write_text("[1, 2]")
+    with pytest.raises(ScorerError, match="not a JSON object"):
+        BertConfig.from_json(directory)
 
 
 def test_weights_that_do_not_fit_the_config_are_refused(tmp_path: Path) -> None:
@@ -245,3 +248,31 @@ def test_native_loading_and_encoding_print_nothing(capfd: pytest.CaptureFixture[
     encode_states(enc, ["Which number is the largest: 3, 9 or 4?", ""], max_tokens=64)
     out, err = capfd.readouterr()
     assert (out, err) == ("", "")
+
+
+def test_other_bert_weight_namings_load_to_the_same_model(tmp_path: Path) -> None:
+    """BertFor* checkpoints ('bert.' prefix, pooler and heads) and old ones (LayerNorm.gamma/beta) map onto ours."""
+    from safetensors.torch import load_file, save_file
+
+    directory = _copy_tiny(tmp_path)
+    reference = load_bert(directory)
+    tensors = load_file(str(directory / "model.safetensors"))
+    renamed = {
+        "bert."
+        + k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+        for k, v in tensors.items()
+        if not k.startswith("pooler.")
+    }
+    renamed |= {
+        "bert.pooler.dense.weight": torch.zeros(32, 32),
+        "cls.predictions.bias": torch.zeros(5),
+        "bert.embeddings.position_ids": torch.arange(512)[None],
+    }
+    save_file(renamed, str(directory / "model.safetensors"))
+    assert any("gamma" in k for k in renamed)
+    loaded = load_bert(directory)
+    ids = torch.tensor([[101, 7592, 2088, 102]])
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            loaded(ids).last_hidden_state, reference(ids).last_hidden_state, atol=0.0, rtol=0.0
+        )

@@ -5,8 +5,8 @@ while the scorer only needs a BERT forward pass. This module is that forward pas
 from the checkpoint's ``config.json``, a few small modules (post-LayerNorm blocks, attention through
 ``torch.nn.functional.scaled_dot_product_attention``), weights from ``model.safetensors`` with any
 ``BertModel`` / ``Bert*`` naming mapped onto ours, and the tokenizer from ``tokenizer.json`` through the
-``tokenizers`` library. It matches ``transformers.BertModel``'s last hidden states to ~1e-6 in float32 (a test
-checks MiniLM-L6 to 1e-4).
+``tokenizers`` library. On MiniLM-L6 its float32 last hidden states are within 5e-6 of ``transformers.BertModel``'s
+(values up to ~6; a test holds it to 1e-4).
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class BertConfig:
             raise ScorerError(f"{path} is missing; a BERT encoder directory needs its config.json") from exc
         except (OSError, ValueError) as exc:
             raise ScorerError(f"{path} is not a readable JSON config ({exc}); restore the file") from exc
+        if not isinstance(raw, dict):
+            raise ScorerError(f"{path} is not a JSON object; restore the file")
         if raw.get("model_type") != "bert":
             raise ScorerError(
                 f"{path} describes a {raw.get('model_type')!r} model, not 'bert'; the native encoder reads BERT "
