@@ -102,6 +102,10 @@ def running_gateway(app: FastAPI, *, port: int | None = None, uvloop: bool = Tru
     finally:
         server.should_exit = True
         thread.join(30)
+    if thread.is_alive():  # (not raised over an error from the block: that one is the story)
+        raise RuntimeError(
+            "the gateway did not stop within 30 s: a request still running, or the lifespan's shutdown hangs"
+        )
 
 
 def demo_config_toml(base_url: str, *, catalog: Catalog | None = None) -> str:
