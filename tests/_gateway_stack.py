@@ -90,17 +90,25 @@ def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 5.
 def hang_up_once(
     base_url: str,
     body: Mapping[str, Any],
-    until: Callable[[], object],
+    until: Callable[[], object] = lambda: True,
     *,
     headers: Mapping[str, str] | None = None,
-) -> None:
-    """POST ``body`` to the gateway's chat completions on a raw socket, then close the socket as soon as
-    ``until()`` is true (e.g. once the gateway holds credit for the request)."""
+    after_reading: bytes = b"",
+) -> bytes:
+    """POST ``body`` to the gateway's chat completions on a raw socket, read until ``after_reading`` has
+    arrived (e.g. the second token of a stream), then close the socket as soon as ``until()`` is true (e.g.
+    once the gateway holds credit for the request). Returns what was read."""
     host, _, rest = base_url.removeprefix("http://").partition(":")
     port, _, prefix = rest.partition("/")
     payload = json.dumps(body).encode()
     lines = [f"POST /{prefix}/chat/completions HTTP/1.1", f"host: {host}", f"content-length: {len(payload)}"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    received = b""
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
+        while after_reading not in received:
+            part = sock.recv(65536)
+            assert part, f"the gateway closed before sending {after_reading!r}: {received[-300:]!r}"
+            received += part
         wait_until(until, "the moment to hang up never came", timeout_s=10)
+    return received

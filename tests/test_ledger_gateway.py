@@ -25,6 +25,7 @@ from pointsman.ledger import KeyStore, Ledger, LedgerConfig, Price
 from pointsman.ledger.billing import LedgerBilling
 from pointsman.ledger.limits import InProcessRateLimiter
 from pointsman.ledger.money import request_cost_pico, usd_to_pico
+from pointsman.providers.fake import VOCAB
 
 PRICES = {
     "small@fake": (Decimal("0.15"), Decimal("0.6")),
@@ -173,6 +174,23 @@ def test_a_client_leaving_before_the_first_token_releases_the_hold_at_once(
     wait_until(lambda: not held(), "the hold was not released when the client left")  # first byte: 20 s away
     assert [e.kind for e in stack.ledger.history(account.id)] == ["release", "reserve", "grant"]
     assert stack.ledger.balance(account.id) == usd_to_pico(1) == stack.ledger.derived_balance(account.id)
+
+
+def test_a_client_leaving_mid_stream_is_settled_at_once_for_what_was_generated(stack: Stack) -> None:
+    key = stack.keys.create("alice").key
+    account = stack.ledger.account("alice")
+    body = {"model": "slow@fake", "messages": [{"role": "user", "content": "long"}], "max_tokens": 400}
+    second_token = b'"content": "' + VOCAB[1].encode() + b'"'
+    hang_up_once(
+        stack.base_url,
+        {**body, "stream": True},
+        headers={"authorization": f"Bearer {key}"},
+        after_reading=second_token,
+    )
+    # the whole stream would take 8 s (400 tokens, 20 ms apart): settled within 3 s means settled at the hang-up
+    wait_until(lambda: not stack.ledger.open_reservations(account.id), "not settled at the hang-up", 3)
+    [settle] = [e for e in stack.ledger.history(account.id) if e.kind == "settle"]
+    assert settle.output_tokens is not None and 2 <= settle.output_tokens < 400
 
 
 def test_insufficient_credit_is_402_and_nothing_goes_upstream(stack: Stack) -> None:
