@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pointsman.scorer.model import LatentScorer, ModelConfig
+from pointsman.scorer.model import LatentScorer, ModelConfig, gap_loss
 
 
 def tiny_config(**kw: object) -> ModelConfig:
@@ -130,3 +130,31 @@ def test_width_mismatch_is_reported() -> None:
             torch.zeros(1, 1, dtype=torch.long),
             torch.zeros(1, dtype=torch.long),
         )
+
+
+def test_gap_loss_sees_only_differences_within_a_prompt() -> None:
+    labels = torch.tensor([[0.9, 0.2, 0.5], [0.3, 0.3, 0.0]])
+    weight = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])  # the second prompt has two labels
+    exact = gap_loss(labels.clone(), labels, weight)
+    shifted = gap_loss(labels + torch.tensor([[0.2], [-0.1]]), labels, weight)  # a per-prompt offset
+    assert float(exact) == pytest.approx(0.0) and float(shifted) == pytest.approx(0.0, abs=1e-7)
+    swapped = labels.clone()
+    swapped[0, :2] = labels[0, [1, 0]]  # the first prompt's two models trade places: gap 0.7 becomes -0.7
+    # pairs (0,1), (0,2), (1,2) of prompt 0 and (0,1) of prompt 1; the absent label adds no pair
+    expected = (1.4**2 + 0.7**2 + 0.7**2 + 0.0) / 4
+    assert float(gap_loss(swapped, labels, weight)) == pytest.approx(expected, rel=1e-5)
+    one_label = torch.tensor([[1.0, 0.0, 0.0]])
+    assert float(gap_loss(torch.rand(1, 3), torch.rand(1, 3), one_label)) == 0.0
+
+
+def test_pair_loss_adds_the_gap_term_to_the_loss() -> None:
+    model = LatentScorer(tiny_config(dropout=0.0)).eval()
+    states, mask, model_idx, source_idx = inputs()
+    labels = torch.rand(model_idx.shape)
+    out, plain = model(states, mask, model_idx, source_idx, labels)
+    _, with_gap = model(states, mask, model_idx, source_idx, labels, pair_loss=2.0)
+    assert plain is not None and with_gap is not None
+    weight = torch.ones_like(labels)
+    expected = float(plain) + 2.0 * float(gap_loss(out.scores, labels, weight))
+    assert float(with_gap) == pytest.approx(expected, rel=1e-5)
+    assert float(with_gap) > float(plain)

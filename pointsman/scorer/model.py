@@ -10,7 +10,9 @@ alone in its own sequence (any subset of the known LLMs can be scored in one cal
 Heads: one per data source (label scales differ: 0/1 correctness, GPT-4 grades, preference against a
 reference model). Each head predicts a mean (a logit, trained with cross-entropy against the 0..1 label) and a
 standard deviation (trained with a Gaussian likelihood on the residual), plus a per-(source, LLM) offset that
-holds each LLM's prior mean quality on that scale.
+holds each LLM's prior mean quality on that scale. An optional *gap* term (``pair_loss``) also fits the
+differences between the LLMs labelled on the same prompt: routing only ever compares LLMs on one prompt, and the
+prompt's shared difficulty, which dominates the per-LLM loss, cancels in those differences.
 
 This module holds only the trainable part; ``pointsman.scorer.neural`` joins it to the encoder.
 """
@@ -25,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LatentScorer", "ModelConfig", "PromptSide", "ScorerOutput"]
+__all__ = ["LatentScorer", "ModelConfig", "PromptSide", "ScorerOutput", "gap_loss"]
 
 
 @dataclass
@@ -129,6 +131,17 @@ class ReadoutBlock(nn.Module):
         return x + self.mlp(self.ln_2(x))  # (B, Q, D)
 
 
+def gap_loss(scores: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Squared error of the predicted quality *differences* between every two LLMs labelled on one prompt:
+    mean over pairs (i, j) of ((s_i - s_j) - (y_i - y_j))^2, each pair weighted by sqrt(w_i w_j).
+    scores, labels, weight: (B, Q); weight 0 where a label is absent. A prompt with one label adds nothing."""
+    assert scores.shape == labels.shape == weight.shape, "scores, labels and weight must all be (B, Q)"
+    err = scores - labels  # (B, Q); a pair's gap error is err_i - err_j
+    diff = err.unsqueeze(2) - err.unsqueeze(1)  # (B, Q, Q)
+    pair_w = torch.sqrt(weight.unsqueeze(2) * weight.unsqueeze(1)).triu(diagonal=1)  # (B, Q, Q), i < j
+    return (diff**2 * pair_w).sum() / pair_w.sum().clamp(min=1e-8)
+
+
 class LatentScorer(nn.Module):
     """Per-LLM latent queries over frozen prompt states, with per-source heads."""
 
@@ -186,10 +199,13 @@ class LatentScorer(nn.Module):
         source_idx: torch.Tensor,
         labels: torch.Tensor | None = None,
         label_weight: torch.Tensor | None = None,
+        pair_loss: float = 0.0,
     ) -> tuple[ScorerOutput, torch.Tensor | None]:
         """The LLMs' share: model_idx (B, Q) long; source_idx (B,) long head per prompt; labels (B, Q) in
-        0..1; label_weight (B, Q), 0 where absent. Returns the scores and, with labels, the loss."""
-        return self.read_heads(self.represent(prompt, model_idx), model_idx, source_idx, labels, label_weight)
+        0..1; label_weight (B, Q), 0 where absent; pair_loss the weight of the gap term (see ``gap_loss``).
+        Returns the scores and, with labels, the loss."""
+        x = self.represent(prompt, model_idx)
+        return self.read_heads(x, model_idx, source_idx, labels, label_weight, pair_loss)
 
     def represent(self, prompt: PromptSide, model_idx: torch.Tensor) -> torch.Tensor:
         """Each LLM's view of the prompt: (B, Q, D) from its latent reading the prompt's keys and values."""
@@ -207,6 +223,7 @@ class LatentScorer(nn.Module):
         source_idx: torch.Tensor,
         labels: torch.Tensor | None = None,
         label_weight: torch.Tensor | None = None,
+        pair_loss: float = 0.0,
     ) -> tuple[ScorerOutput, torch.Tensor | None]:
         """Scores (and the loss) from the representations x (B, Q, D) on each prompt's source head."""
         assert source_idx.shape == (x.shape[0],), "one source per prompt"
@@ -225,6 +242,8 @@ class LatentScorer(nn.Module):
         resid = labels - scores.detach()  # the std learns the size of the mean's errors
         nll = torch.log(std) + 0.5 * (resid / std) ** 2  # (B, Q)
         loss = ((bce + 0.1 * nll) * weight).sum() / weight.sum().clamp(min=1e-8)
+        if pair_loss > 0.0:
+            loss = loss + pair_loss * gap_loss(scores, labels, weight)
         return result, loss
 
     def forward(
@@ -235,9 +254,11 @@ class LatentScorer(nn.Module):
         source_idx: torch.Tensor,
         labels: torch.Tensor | None = None,
         label_weight: torch.Tensor | None = None,
+        pair_loss: float = 0.0,
     ) -> tuple[ScorerOutput, torch.Tensor | None]:
         """states (B, T, C); mask (B, T) bool; model_idx (B, Q); source_idx (B,); see ``score``."""
-        return self.score(self.encode_prompt(states, mask), model_idx, source_idx, labels, label_weight)
+        prompt = self.encode_prompt(states, mask)
+        return self.score(prompt, model_idx, source_idx, labels, label_weight, pair_loss)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

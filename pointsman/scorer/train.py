@@ -63,6 +63,8 @@ class TrainConfig(BaseModel):
     warmup_steps: int = Field(100, ge=0)
     max_steps: int = Field(4000, ge=1)
     weight_decay: float = Field(0.01, ge=0.0)
+    # weight of the gap term: squared error of the quality differences between LLMs on the same prompt
+    pair_loss: float = Field(0.0, ge=0.0)
     eval_interval: int = Field(200, ge=1)
     patience: int = Field(5, ge=1)
     grad_clip: float = Field(1.0, gt=0.0)
@@ -189,6 +191,7 @@ def evaluate(
     states: PromptStates,
     prompt_row: dict[str, int],
     batch_size: int = 128,
+    pair_loss: float = 0.0,
 ) -> dict[str, float]:
     """Weighted loss and mean absolute error of the mean prediction over ``examples``."""
     was_training = model.training
@@ -197,7 +200,7 @@ def evaluate(
     ordered = sorted(examples, key=lambda e: states.get(prompt_row[e.prompt]).shape[0])
     for start in range(0, len(ordered), batch_size):
         b = collate(ordered[start : start + batch_size], states, prompt_row)
-        out, loss = model(b.states, b.mask, b.model_idx, b.source_idx, b.labels, b.weight)
+        out, loss = model(b.states, b.mask, b.model_idx, b.source_idx, b.labels, b.weight, pair_loss)
         assert loss is not None
         w = float(b.weight.sum())
         total_loss += float(loss) * w
@@ -385,7 +388,9 @@ def train(
             lr = get_lr(step, cfg)
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            _, loss = ddp_model(b.states, b.mask, b.model_idx, b.source_idx, b.labels, b.weight)
+            _, loss = ddp_model(
+                b.states, b.mask, b.model_idx, b.source_idx, b.labels, b.weight, cfg.pair_loss
+            )
             assert loss is not None
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -394,7 +399,7 @@ def train(
             step += 1
             progress.update(bar, completed=step, info=f"loss {loss.item():.4f} lr {lr:.2e}")
             if step % cfg.eval_interval == 0 or step == cfg.max_steps:
-                metrics = evaluate(model, val_ex, states, prompt_row)
+                metrics = evaluate(model, val_ex, states, prompt_row, pair_loss=cfg.pair_loss)
                 history.append({"step": float(step), "val_loss": metrics["loss"], "val_mae": metrics["mae"]})
                 improved = metrics["loss"] < best - 1e-5
                 if improved:
