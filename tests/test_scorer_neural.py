@@ -114,6 +114,26 @@ def test_fit_adapts_a_base_to_a_new_source_and_new_llm(checkpoint: Path) -> None
         NeuralScorer.fit(records, base=checkpoint, encoder=tiny_encoder(), stepz=3)
 
 
+def test_fit_offsets_only_keeps_the_heads_read_out(checkpoint: Path) -> None:
+    """head="offsets" (the default) moves the per-LLM offsets and the head's bias, never the prompt-dependent read-out;
+    the gap term and the head anchor are accepted options; an unknown head mode is an error."""
+    records = shifted(synthetic_records(60, seed=4), "arena")
+    for r in records:  # the poet gets much better on this source, whatever the prompt
+        r.scores["poet"] = min(1.0, r.scores["poet"] + 0.4)
+    base = NeuralScorer.load(checkpoint, encoder=tiny_encoder())
+    kw: dict[str, object] = dict(seed=0, target_source="arena", base=checkpoint, encoder=tiny_encoder())
+    fitted = NeuralScorer.fit(records, head="offsets", pair_loss=1.0, steps=150, **kw)  # type: ignore[arg-type]
+    head = fitted.model.head_index("arena")
+    start = base.model.head_index(base.model.config.default_source)
+    assert fitted.model.head_w[head].equal(base.model.head_w[start]), "the head's read-out moved"
+    poet = fitted.model.config.models.index("poet")
+    assert fitted.model.prior[head, poet] > base.model.prior[start, poet] + 0.5, "the offsets did not adapt"
+    row = NeuralScorer.fit(records, head="row", head_anchor=1.0, steps=50, **kw)  # type: ignore[arg-type]
+    assert not row.model.head_w[head].equal(base.model.head_w[start])
+    with pytest.raises(DataError, match="unknown head adaptation"):
+        NeuralScorer.fit(records, head="everything", **kw)  # type: ignore[arg-type]
+
+
 def test_cli_predict_writes_quality_and_uncertainty(checkpoint: Path, tmp_path: Path) -> None:
     prompts = tmp_path / "p.jsonl"
     prompts.write_text(

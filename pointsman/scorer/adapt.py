@@ -1,7 +1,8 @@
 """Cheap adaptation of a trained scorer: new LLMs, a new label source, a user's own labelled prompts.
 
 Nothing below the read-out is touched. Adapting to a source trains only that source's head row and its per-LLM
-prior offsets (and, optionally, the LLM latents, held near their trained values by an L2 anchor); adding an LLM
+prior offsets (``head="offsets"``: only the offsets and the head's bias; optionally also the LLM latents, held
+near their trained values by an L2 anchor, and a gap term on the LLMs' differences); adding an LLM
 trains only its latent and its prior offset. Both run full-batch on the cached prompt states, so ~100 prompts
 adapt in seconds on a CPU.
 """
@@ -30,9 +31,14 @@ __all__ = ["AdaptOptions", "adapt", "adapt_checkpoint", "extend"]
 class AdaptOptions:
     steps: int = 300
     lr: float = 0.02
-    train_head: bool = True  # the target source's head row and prior offsets
+    train_head: bool = True  # the target source's head and prior offsets
+    # "row": the head's whole read-out row moves; "offsets": only its bias and the per-LLM prior offsets move,
+    # so the prompt-dependent part stays the starting head's (few parameters for a hundred prompts)
+    head: str = "offsets"
     train_latents: str = "new"  # "none", "new" (LLMs the base never saw), or "all" (anchored)
     anchor: float = 1.0  # L2 pull of adapted latents towards their starting values
+    head_anchor: float = 0.0  # L2 pull of the adapted head row towards its starting values
+    pair_loss: float = 0.0  # weight of the gap term (``pointsman.scorer.model.gap_loss``)
     seed: int = 0
 
 
@@ -98,8 +104,10 @@ def adapt(
     s = cfg.sources.index(cfg.head_of.get(source, source))
     labelled = sorted({m for e in examples for m in e.models})
     trained: list[torch.Tensor] = []
+    if opts.head not in ("row", "offsets"):
+        raise DataError(f"unknown head adaptation {opts.head!r}; use 'row' or 'offsets'")
     if opts.train_head:
-        for p in (out.head_w, out.head_b, out.prior):
+        for p in (out.head_b, out.prior) if opts.head == "offsets" else (out.head_w, out.head_b, out.prior):
             p.requires_grad_(True)
             trained.append(p)
     latent_rows: list[int] = []
@@ -115,6 +123,7 @@ def adapt(
     if not trained:
         return out
     start_latent = out.latent.weight.detach().clone()
+    start_head = out.head_w.detach()[s].clone()  # (2, D)
     row_mask = torch.zeros(len(cfg.sources), 1)
     row_mask[s] = 1.0
     latent_mask = torch.zeros(len(cfg.models), 1)
@@ -133,10 +142,13 @@ def adapt(
         if len(rows):
             x = fixed.clone()
             x[rows, cols] = out.represent(sub_prompt, sub_models)[:, 0]
-        _, loss = out.read_heads(x, batch.model_idx, batch.source_idx, batch.labels, batch.weight)
+        _, loss = out.read_heads(
+            x, batch.model_idx, batch.source_idx, batch.labels, batch.weight, opts.pair_loss
+        )
         assert loss is not None
         drift = ((out.latent.weight - start_latent) ** 2 * latent_mask).sum() / max(1, len(latent_rows))
-        total = loss + opts.anchor * 1e-2 * drift
+        head_drift = ((out.head_w[s] - start_head) ** 2).sum()
+        total = loss + opts.anchor * 1e-2 * drift + opts.head_anchor * head_drift
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         with torch.no_grad():  # only the target source's rows and the chosen latents move

@@ -173,18 +173,21 @@ class NeuralScorer(Scorer):
 
         Options: ``base`` (a checkpoint directory, default the packaged base), ``init_source`` (the head a
         new source starts from, default the base's default source), ``steps``, ``lr``,
-        ``train_latents`` ("none", "new", "all"), ``encoder`` (a LoadedEncoder to reuse)."""
+        ``train_latents`` ("none", "new", "all"), ``head`` ("offsets": only the per-LLM offsets and the head's
+        bias, the default; "row": the head's whole read-out), ``head_anchor``, ``pair_loss`` (see
+        ``AdaptOptions``), ``encoder`` (a LoadedEncoder to reuse)."""
         from pointsman.scorer.adapt import AdaptOptions, adapt, extend
         from pointsman.scorer.checkpoint import load_model
 
         base_dir = options.pop("base", None) or packaged_checkpoint("base")
         encoder = options.pop("encoder", None)
         init_source = options.pop("init_source", None)
-        unknown = set(options) - {"steps", "lr", "train_latents", "anchor"}
+        adapt_keys = {"steps", "lr", "train_latents", "anchor", "head", "head_anchor", "pair_loss"}
+        unknown = set(options) - adapt_keys
         if unknown:
             raise ScorerError(
                 f"unknown option(s) for the neural scorer: {', '.join(sorted(unknown))}; "
-                "known: base, encoder, init_source, steps, lr, train_latents, anchor"
+                f"known: base, encoder, init_source, {', '.join(sorted(adapt_keys))}"
             )
         base, _ = load_model(base_dir)
         if not records:
