@@ -64,13 +64,14 @@ def route_command(
     from pointsman.router import Router
     from pointsman.router_string import DEFAULT_ROUTER
     from pointsman.scorer.default import scorer_by_name
+    from pointsman.settings import Settings
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar when MiniLM loads
     text = sys.stdin.read() if prompt == "-" else prompt
     config, catalog = _load(config_file)
     engine = Router(
         catalog=catalog,
-        scorer=scorer_by_name(scorer or config.routing.scorer),
+        scorer=scorer_by_name(scorer or config.routing.scorer, torch_threads=Settings().scorer_torch_threads),
         default_router=config.routing.default_router or DEFAULT_ROUTER,
     )
     ranking = engine.rank(text, router, max_tokens=max_tokens)

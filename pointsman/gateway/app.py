@@ -78,7 +78,9 @@ def create_app(
             from pointsman.gateway.ranker import build_ranker
 
             latency = measured.latency if measured is not None else None
-            rank, router, warm = build_ranker(cat, config, gw.fallback_depth, latency=latency)
+            rank, router, warm = build_ranker(
+                cat, config, gw.fallback_depth, latency=latency, torch_threads=settings.scorer_torch_threads
+            )
             await asyncio.to_thread(warm)  # load the scorer now, off the event loop, not on request one
         bill = billing or load_billing(gw.billing, settings, config)
         if isinstance(bill, LedgerBilling):

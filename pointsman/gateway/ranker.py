@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pointsman.config import Config
     from pointsman.latency import LatencySource
     from pointsman.router import Router
+    from pointsman.scorer.base import Scorer
 
 __all__ = ["build_ranker", "ranker_from_router"]
 
@@ -48,16 +49,25 @@ def ranker_from_router(router: Router, depth: int) -> Ranker:
 
 
 def build_ranker(
-    catalog: Catalog, config: Config, depth: int, *, latency: LatencySource | None = None
+    catalog: Catalog,
+    config: Config,
+    depth: int,
+    *,
+    latency: LatencySource | None = None,
+    torch_threads: int | None = None,
 ) -> tuple[Ranker, str, Callable[[], None]]:
     """The ranker over the config's scorer (``[routing] scorer``, default the shipped neural one) and default
     router, that router string, and the scorer's ``warm`` (blocking: loads torch and MiniLM and runs one
     prediction; the lifespan runs it in the scorer's thread pool before serving).
-    ``latency``: where TTFT/ITL come from (default: catalogue priors)."""
+    ``latency``: where TTFT/ITL come from (default: catalogue priors). ``torch_threads``: set when a neural
+    scorer loads (``router@neural`` too, when the configured scorer is another)."""
     from pointsman.router import Router
-    from pointsman.scorer.default import scorer_by_name
+    from pointsman.scorer.default import DEFAULT_SCORER_NAME, scorer_by_name
 
     default = config.routing.default_router or DEFAULT_ROUTER
-    scorer = scorer_by_name(config.routing.scorer)
-    router = Router(catalog=catalog, scorer=scorer, latency=latency, default_router=default)
+    scorer = scorer_by_name(config.routing.scorer, torch_threads=torch_threads)
+    named: dict[str, Scorer] = {}
+    if getattr(scorer, "name", None) != DEFAULT_SCORER_NAME:  # lazy: no torch unless a request names it
+        named[DEFAULT_SCORER_NAME] = scorer_by_name(DEFAULT_SCORER_NAME, torch_threads=torch_threads)
+    router = Router(catalog=catalog, scorer=scorer, latency=latency, scorers=named, default_router=default)
     return ranker_from_router(router, depth), default, scorer.warm

@@ -62,7 +62,18 @@ class ShippedScorer(Scorer):
 
     name = "neural"
 
-    def __init__(self, checkpoint: str | os.PathLike[str] | None = None, *, fallback: Scorer | None = None):
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike[str] | None = None,
+        *,
+        fallback: Scorer | None = None,
+        torch_threads: int | None = None,
+    ):
+        """``torch_threads``: ``torch.set_num_threads`` once, when the checkpoint loads (process-wide: it applies
+        to every torch computation in the process). None leaves torch as it is (``pointsman train`` and
+        ``pointsman eval`` set their own)."""
+        if torch_threads is not None and torch_threads < 1:
+            raise ScorerError(f"torch_threads must be at least 1, not {torch_threads}")
         if fallback is None:
             from pointsman.scorer.prior import PriorScorer
 
@@ -70,6 +81,7 @@ class ShippedScorer(Scorer):
         self.checkpoint = Path(checkpoint) if checkpoint is not None else _packaged("default")
         self.own_models = _checkpoint_models(self.checkpoint)
         self.fallback = fallback
+        self.torch_threads = torch_threads
         self._own = set(self.own_models)
         self._neural: NeuralScorer | None = None
         self._lock = threading.Lock()  # guards the load
@@ -92,6 +104,10 @@ class ShippedScorer(Scorer):
             if self._neural is None:
                 from pointsman.scorer.neural import NeuralScorer
 
+                if self.torch_threads is not None:
+                    import torch
+
+                    torch.set_num_threads(self.torch_threads)
                 self._neural = NeuralScorer.load(self.checkpoint, fallback=self.fallback)
             return self._neural
 
@@ -111,20 +127,22 @@ class ShippedScorer(Scorer):
         return dataclasses.replace(prediction, fallback=borrowed)
 
 
-def default_scorer() -> Scorer:
+def default_scorer(*, torch_threads: int | None = None) -> Scorer:
     """The shipped default scorer, ready to predict (no training, no network; torch loads on first use)."""
-    return ShippedScorer()
+    return ShippedScorer(torch_threads=torch_threads)
 
 
-def scorer_by_name(name: str | None) -> Scorer:
+def scorer_by_name(name: str | None, *, torch_threads: int | None = None) -> Scorer:
     """``neural`` (or None): the shipped default; ``prior``: each model's mean quality (no torch at all);
-    a directory: a checkpoint written by ``pointsman train``, with the prior for models it has no latent for."""
+    a directory: a checkpoint written by ``pointsman train``, with the prior for models it has no latent for.
+    ``torch_threads``: see ``ShippedScorer`` (``pointsman serve`` and ``route`` pass
+    ``Settings.scorer_torch_threads``)."""
     if name is None or name == DEFAULT_SCORER_NAME:
-        return default_scorer()
+        return default_scorer(torch_threads=torch_threads)
     if name == "prior":
         from pointsman.scorer.prior import PriorScorer
 
         return PriorScorer()
     if os.path.isdir(name):
-        return ShippedScorer(name)
+        return ShippedScorer(name, torch_threads=torch_threads)
     raise UnknownNameError("scorer", name, [*SCORER_CHOICES, "<checkpoint directory>"], param="scorer")
