@@ -11,7 +11,8 @@ import httpx
 import pytest
 from _gateway_stack import GatewayStack, gateway_stack, hang_up_once, wait_until
 
-from pointsman.gateway.disconnect import RelayResponse
+from pointsman.errors import ClientDisconnectedError
+from pointsman.gateway.disconnect import ClientWatch, RelayResponse
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -106,3 +107,97 @@ def test_relay_response_runs_on_close_for_a_body_that_never_started() -> None:
     sent = _relay_run(body(), stuck_from=0, events=events)
     assert [m["type"] for m in sent] == ["http.response.start"]
     assert events == ["on_close", "returned"], "the body never ran, so on_close settles instead"
+
+
+def test_relay_response_sends_nothing_when_the_client_left_before_it_began() -> None:
+    """A hang-up between the first token and the response (outside any watched wait) is only recorded: the
+    handler is not cancelled there, and the response then sends nothing and cleans up."""
+    events: list[str] = []
+    sent: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        async def body() -> AsyncIterator[bytes]:
+            events.append("body started")
+            yield b"data: {}\n\n"
+
+        async def on_close() -> None:
+            events.append("on_close")
+
+        watch = ClientWatch(receive)
+        await asyncio.sleep(0.01)  # the watcher sees the hang-up while nothing is watched
+        assert watch.left
+        response = RelayResponse(body(), on_close=on_close, watch=watch)
+        await response(SCOPE, receive, send)  # type: ignore[arg-type]
+        events.append("returned")
+
+    asyncio.run(run())
+    assert sent == []
+    assert events == ["on_close", "returned"]
+
+
+def test_relay_response_treats_an_oserror_from_send_as_the_client_leaving() -> None:
+    """ASGI 2.4 servers raise OSError from ``send`` once the client is gone."""
+    events: list[str] = []
+
+    async def run() -> None:
+        async def receive() -> dict[str, Any]:
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                raise OSError("broken pipe")
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                yield b"data: {}\n\n"
+                yield b"data: {}\n\n"
+            finally:
+                events.append("body finally")
+
+        async def on_close() -> None:
+            events.append("on_close")
+
+        await RelayResponse(body(), on_close=on_close)(SCOPE, receive, send)  # type: ignore[arg-type]
+        events.append("returned")
+
+    asyncio.run(run())
+    assert events == ["body finally", "on_close", "returned"]
+
+
+def test_guard_raises_client_disconnected_and_takes_back_only_its_own_cancel() -> None:
+    async def run() -> None:
+        gone = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        watch = ClientWatch(receive)
+        assert await watch.guard(asyncio.sleep(0, "answer")) == "answer"
+        cleaned: list[str] = []
+
+        async def work() -> None:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                cleaned.append("work cleanup")
+
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.02, gone.set)
+        with pytest.raises(ClientDisconnectedError):
+            await watch.guard(work())
+        assert cleaned == ["work cleanup"]
+        assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+        with pytest.raises(ClientDisconnectedError):  # gone for good: later work is not even started
+            await watch.guard(work())
+        assert cleaned == ["work cleanup"]
+        watch.stop()
+
+    asyncio.run(run())

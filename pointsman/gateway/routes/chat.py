@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from pointsman.errors import UpstreamError
 from pointsman.gateway.billing import Settlement, Usage
 from pointsman.gateway.dependencies import GatewayState, api_key_of
-from pointsman.gateway.disconnect import RelayResponse, unless_client_leaves
+from pointsman.gateway.disconnect import ClientWatch, RelayResponse
 from pointsman.gateway.fallback import Attempt, Candidate, StreamSession
 from pointsman.gateway.requests import ChatRequest, parse_chat_request, read_body
 from pointsman.gateway.routing import Resolution
@@ -94,14 +94,16 @@ async def chat_completions(request: Request) -> Response:
         upstream_body["max_tokens"] = max_out
     state.metrics.overhead.observe(time.perf_counter() - started)
 
+    watch = ClientWatch(request.receive)  # one task watches for a hang-up until the answer is written
     if not req.stream:
         try:
-            work = state.engine.send(candidates, upstream_body)
-            candidate, reply, attempts = await unless_client_leaves(request, work)
+            candidate, reply, attempts = await watch.guard(state.engine.send(candidates, upstream_body))
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await state.billing.release(hold)
             raise
+        finally:
+            watch.stop()
         text = "".join(str((c.get("message") or {}).get("content") or "") for c in reply.get("choices") or [])
         usage = _usage_of(reply.get("usage"), messages, text)
         await state.billing.settle(hold, by_name[candidate.endpoint], usage)
@@ -131,8 +133,9 @@ async def chat_completions(request: Request) -> Response:
         )
 
     try:
-        session = await unless_client_leaves(request, state.engine.open_stream(candidates, upstream_body))
+        session = await watch.guard(state.engine.open_stream(candidates, upstream_body))
     except BaseException:
+        watch.stop()
         with anyio.CancelScope(shield=True):
             await state.billing.release(hold)
         raise
@@ -157,7 +160,9 @@ async def chat_completions(request: Request) -> Response:
         text = "".join(d.get("content") or "" for d in deltas)
         await settlement.settle(endpoint, _usage_of(None, messages, text))
 
-    return RelayResponse(chunks, on_close=unrelayed, media_type="text/event-stream", headers=headers)
+    return RelayResponse(
+        chunks, on_close=unrelayed, watch=watch, media_type="text/event-stream", headers=headers
+    )
 
 
 def _headers(candidate: Candidate, attempts: list[Attempt], request_id: str) -> dict[str, str]:
