@@ -293,7 +293,7 @@ def report(results: dict[str, object], targets: dict[str, Target], pacing: Pacin
             ],
             rows,
         )
-        groups = [g for g in ("pointsman", "litellm", "fake", "clients") if f"cores_{g}" in base]
+        groups = [g for g in ("pointsman", "baseline", "litellm", "fake", "clients") if f"cores_{g}" in base]
         rows = []
         for name in names:
             r = by_target[name]
@@ -416,6 +416,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Also write the numbers here.")
     parser.add_argument("--no-scorer-row", action="store_true", help="Skip the routed (prior scorer) row.")
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="A directory holding another version's pointsman package (e.g. 'git archive HEAD~3 pointsman | tar "
+        "-x -C /tmp/base'): its gateway runs too, as the row 'baseline', in the same interleaved rounds, so a "
+        "change is compared under the same load.",
+    )
+    parser.add_argument(
         "--streams", default="16,64", help="Concurrency levels, comma-separated (default: 16,64)."
     )
     parser.add_argument("--processes", type=int, default=4, help="Client processes for the concurrent part.")
@@ -481,6 +488,18 @@ def main() -> None:
         procs.append(gw)
         wait_http(f"http://127.0.0.1:{gw_port}/healthz", gw, 120, "pointsman serve")
         watch["pointsman"] = gw.pid
+        base_port = free_port()
+        if args.baseline is not None:
+            if not (args.baseline / "pointsman" / "__init__.py").exists():
+                raise SystemExit(f"--baseline {args.baseline}: no pointsman package there")
+            base = start(
+                [*pointsman, "serve", "--port", str(base_port), "--open-access", "--config", str(config)],
+                {**env, "PYTHONPATH": str(args.baseline.resolve())},
+                tmp / "baseline.log",
+            )
+            procs.append(base)
+            wait_http(f"http://127.0.0.1:{base_port}/healthz", base, 120, "baseline pointsman serve")
+            watch["baseline"] = base.pid
 
         def url(port: int) -> str:
             return f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -497,6 +516,18 @@ def main() -> None:
                 "pointsman",
             ),
         ]
+        if args.baseline is not None:
+            targets.append(
+                Target(
+                    "baseline",
+                    url(base_port),
+                    "fake-model@fast",
+                    url(base_port),
+                    "fake-model@paced",
+                    {},
+                    "baseline",
+                )
+            )
         if not args.no_scorer_row:
             targets.append(
                 Target(

@@ -11,6 +11,7 @@ The gateway runs as a real server on loopback over the shipped catalogue, in a f
 prompt would not be encoded again).
 
 Usage:  python benchmarks/scorer_default.py [--cli-repeats 5] [--requests 40] [--no-gateway]
+        python benchmarks/scorer_default.py --threads 1,2 [--rounds 3]   (POINTSMAN_SCORER_TORCH_THREADS)
 """
 
 from __future__ import annotations
@@ -54,12 +55,17 @@ def pct(values: list[float], q: float) -> float:
 BACKEND_ENV = "POINTSMAN_ENCODER_BACKEND"
 
 
-def child_env(backend: str | None) -> dict[str, str]:
+THREADS_ENV = "POINTSMAN_SCORER_TORCH_THREADS"
+
+
+def child_env(backend: str | None, threads: int | None = None) -> dict[str, str]:
     env = {**os.environ, "XDG_CONFIG_HOME": tempfile.mkdtemp()}
     env.pop("POINTSMAN_CONFIG_FILE", None)
     env.pop(BACKEND_ENV, None)
     if backend is not None:
         env[BACKEND_ENV] = backend
+    if threads is not None:
+        env[THREADS_ENV] = str(threads)
     return env
 
 
@@ -113,7 +119,9 @@ def gateway(scorer: str, n: int, *, long: bool = False) -> dict[str, float]:
     }
 
 
-def gateway_child(scorer: str, backend: str | None, n: int, long: bool) -> dict[str, float]:
+def gateway_child(
+    scorer: str, backend: str | None, n: int, long: bool, threads: int | None = None
+) -> dict[str, float]:
     """``gateway()`` in a fresh interpreter, so its startup pays the imports a real ``pointsman serve`` pays."""
     done = subprocess.run(
         [
@@ -128,7 +136,7 @@ def gateway_child(scorer: str, backend: str | None, n: int, long: bool) -> dict[
         check=True,
         capture_output=True,
         text=True,
-        env=child_env(backend),
+        env=child_env(backend, threads),
     )
     row: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return row
@@ -147,6 +155,27 @@ GATEWAY_ROWS = (
 )
 
 
+def compare_threads(values: list[int], n: int, rounds: int) -> None:
+    """Per-request scorer time of the native neural gateway for each thread count, a fresh gateway per value and
+    round, the values interleaved; medians over rounds of each gateway's p50/p90."""
+    print(f"load average at start: {os.getloadavg()}")
+    keys = ("scorer_p50_ms", "scorer_p90_ms", "request_p50_ms", "startup_s")
+    for long in (False, True):
+        size = "~370-token" if long else "~25-token"
+        runs: dict[int, list[dict[str, float]]] = {t: [] for t in values}
+        for _ in range(rounds):
+            for t in values:
+                runs[t].append(gateway_child("neural", None, n, long, threads=t))
+        print(
+            f"gateway, {n} POST /v1/route dry runs, distinct {size} prompts; median of {rounds} fresh gateways"
+        )
+        print(f"  {'':16s} " + " ".join(f"{f'{t} thread(s)':>14s}" for t in values))
+        for key in keys:
+            cells = [statistics.median(r[key] for r in runs[t]) for t in values]
+            print(f"  {key:16s} " + " ".join(f"{v:14.2f}" for v in cells))
+    print(f"load average at end: {os.getloadavg()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cli-repeats", type=int, default=5)
@@ -154,7 +183,17 @@ def main() -> None:
     parser.add_argument("--no-gateway", action="store_true")
     parser.add_argument("--child-gateway", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--long", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--threads",
+        default=None,
+        help="Instead of the usual rows: the native neural gateway with each of these "
+        f"{THREADS_ENV} values (comma-separated, e.g. 1,2), runs interleaved over --rounds.",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="With --threads: fresh gateways per value.")
     args = parser.parse_args()
+    if args.threads:
+        compare_threads([int(t) for t in args.threads.split(",")], args.requests, args.rounds)
+        return
     if args.child_gateway:
         print(json.dumps(gateway(args.child_gateway, args.requests, long=args.long)))
         return
