@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,31 @@ def test_cache_reports_missing_prompts_and_corruption(tmp_path: Path) -> None:
     (tmp_path / "c" / "index.json").write_text("{not json")
     with pytest.raises(ScorerError, match="delete the cache"):
         StatesCache(tmp_path / "c", "tiny", 32)
+
+
+def test_two_writers_of_one_cache_do_not_overwrite_each_other(tmp_path: Path) -> None:
+    # Two processes that opened the cache before either filled it: each must see the other's shards when it
+    # writes, or both write shard 0 and one's index rows point into the other's shard.
+    enc = tiny_encoder(str(tmp_path))
+    first, second = StatesCache(tmp_path / "c", "tiny", 32), StatesCache(tmp_path / "c", "tiny", 32)
+    a, b = ["alpha one", "alpha two"], ["beta one", "beta two", "beta three"]
+    assert first.fill(enc, a) == 2
+    assert second.fill(enc, b + a) == 3  # a is already on disk, though `second` opened before it was written
+    reopened = StatesCache(tmp_path / "c", "tiny", 32)
+    assert reopened.missing(a + b) == []
+    got = reopened.gather(a + b)
+    direct = encode_states(enc, a + b, max_tokens=32)
+    for i in range(len(direct)):
+        torch.testing.assert_close(got.get(i).float(), direct[i].float(), atol=2e-3, rtol=1e-2)
+    assert not list((tmp_path / "c").glob("*.tmp"))
+
+
+def test_an_index_row_past_its_shard_is_a_clear_error(tmp_path: Path) -> None:
+    enc = tiny_encoder(str(tmp_path))
+    StatesCache(tmp_path / "c", "tiny", 32).fill(enc, ["only one"])
+    index = tmp_path / "c" / "index.json"
+    meta = json.loads(index.read_text())
+    meta["index"] = {k: [0, 5] for k in meta["index"]}
+    index.write_text(json.dumps(meta))
+    with pytest.raises(ScorerError, match="row 5 of shard 0, which has 1 rows"):
+        StatesCache(tmp_path / "c", "tiny", 32).gather(["only one"])

@@ -11,10 +11,12 @@ Long prompts keep their head and their tail (the question of a long chat transcr
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["PromptStates", "StatesCache", "encode_states", "prompt_key", "tokenize_prompts", "truncate_ids"]
 
 _INDEX = "index.json"
+_LOCK = ".lock"
 
 
 def truncate_ids(ids: list[int], max_inner: int, head_fraction: float = 0.5) -> tuple[list[int], bool]:
@@ -141,20 +144,34 @@ class StatesCache:
         self.encoder_name = encoder_name
         self.max_tokens = max_tokens
         self.directory.mkdir(parents=True, exist_ok=True)
-        index_path = self.directory / _INDEX
-        self._index: dict[str, list[int]] = {}
-        if index_path.exists():
-            try:
-                meta = json.loads(index_path.read_text())
-            except json.JSONDecodeError as exc:
-                raise ScorerError(f"{index_path} is corrupt ({exc}); delete the cache directory") from exc
-            if meta.get("encoder") != encoder_name or meta.get("max_tokens") != max_tokens:
-                raise ScorerError(
-                    f"{self.directory} caches states of {meta.get('encoder')!r} at {meta.get('max_tokens')} "
-                    f"tokens, not {encoder_name!r} at {max_tokens}; use another --cache directory"
-                )
-            self._index = {k: list(v) for k, v in meta["index"].items()}
+        self._index: dict[str, list[int]] = self._read_index()
         self._shards: dict[int, PromptStates] = {}
+
+    def _read_index(self) -> dict[str, list[int]]:
+        index_path = self.directory / _INDEX
+        if not index_path.exists():
+            return {}
+        try:
+            meta = json.loads(index_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ScorerError(f"{index_path} is corrupt ({exc}); delete the cache directory") from exc
+        if meta.get("encoder") != self.encoder_name or meta.get("max_tokens") != self.max_tokens:
+            raise ScorerError(
+                f"{self.directory} caches states of {meta.get('encoder')!r} at {meta.get('max_tokens')} "
+                f"tokens, not {self.encoder_name!r} at {self.max_tokens}; use another --cache directory"
+            )
+        return {k: list(v) for k, v in meta["index"].items()}
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the directory's writer lock: two processes filling one cache would otherwise both write
+        shard N and index rows that point past the other's shard."""
+        with open(self.directory / _LOCK, "a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def key(self, prompt: str) -> str:
         return prompt_key(self.encoder_name, self.max_tokens, prompt)
@@ -181,19 +198,24 @@ class StatesCache:
         """Encode and store every prompt not cached yet; returns how many were encoded."""
         from safetensors.torch import save_file
 
-        todo = self.missing(prompts)
-        next_shard = 1 + max((v[0] for v in self._index.values()), default=-1)
-        for start in range(0, len(todo), shard_size):
-            chunk = todo[start : start + shard_size]
-            packed = PromptStates.pack(
-                encode_states(encoder, chunk, max_tokens=self.max_tokens, progress=progress)
-            )
-            name = self.directory / f"shard-{next_shard:05d}.safetensors"
-            save_file({"flat": packed.flat, "offsets": packed.offsets}, str(name))
-            for row, p in enumerate(chunk):
-                self._index[self.key(p)] = [next_shard, row]
-            self._write_index()
-            next_shard += 1
+        with self._locked():
+            # Another process may have added shards since we read the index: start from the disk's view.
+            self._index = self._read_index()
+            todo = self.missing(prompts)
+            next_shard = 1 + max((v[0] for v in self._index.values()), default=-1)
+            for start in range(0, len(todo), shard_size):
+                chunk = todo[start : start + shard_size]
+                packed = PromptStates.pack(
+                    encode_states(encoder, chunk, max_tokens=self.max_tokens, progress=progress)
+                )
+                name = self.directory / f"shard-{next_shard:05d}.safetensors"
+                partial = name.with_name(name.name + ".tmp")
+                save_file({"flat": packed.flat, "offsets": packed.offsets}, str(partial))
+                partial.replace(name)  # a crash never leaves a half-written shard under its real name
+                for row, p in enumerate(chunk):
+                    self._index[self.key(p)] = [next_shard, row]
+                self._write_index()
+                next_shard += 1
         return len(todo)
 
     def _write_index(self) -> None:
@@ -222,5 +244,12 @@ class StatesCache:
             entry = self._index.get(self.key(p))
             if entry is None:
                 raise ScorerError("a prompt's states are not cached; call fill() first")
-            out.append(self._shard(entry[0]).get(entry[1]))
+            shard = self._shard(entry[0])
+            if not 0 <= entry[1] < len(shard):
+                raise ScorerError(
+                    f"{self.directory}: index.json points at row {entry[1]} of shard {entry[0]}, which has "
+                    f"{len(shard)} rows (the cache was written by two processes at once?); delete the cache "
+                    "directory"
+                )
+            out.append(shard.get(entry[1]))
         return PromptStates.pack(out)
