@@ -56,7 +56,12 @@ def serve(
     billing = OpenAccessBilling() if open_access else load_billing(gateway_settings.billing, settings, loaded)
     measure = load_stats_settings(loaded) if stats else False
     app = create_app(
-        settings, gateway_settings=gateway_settings, catalog=catalog, billing=billing, stats=measure
+        settings,
+        gateway_settings=gateway_settings,
+        catalog=catalog,
+        billing=billing,
+        stats=measure,
+        freeze_gc=True,
     )
     uvicorn.run(
         app,
