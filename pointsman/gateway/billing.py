@@ -26,7 +26,9 @@ records usage in memory; it is for tests and the local demo, never a silent defa
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -159,12 +161,25 @@ class Settlement:
     async def settle(self, endpoint: Endpoint, usage: Usage) -> None:
         if not self.closed:
             self.closed = True
-            await self.billing.settle(self.hold, endpoint, usage)
+            await _to_the_end(self.billing.settle(self.hold, endpoint, usage))
 
     async def release(self) -> None:
         if not self.closed:
             self.closed = True
-            await self.billing.release(self.hold)
+            await _to_the_end(self.billing.release(self.hold))
+
+
+async def _to_the_end(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to completion even if the caller is cancelled meanwhile (a client hanging up cancels the
+    handler's task with ``task.cancel()``, which anyio's shielded scopes do not stop): the hold is marked closed
+    before the backend call, so a call cut short would leave it open until the sweeper. The caller's
+    cancellation is re-raised once the work is done."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 # name -> "module:callable(settings, config) -> Billing"
