@@ -262,6 +262,9 @@ def train_custom(
         lr=opts.lr,
         train_latents=opts.train_latents,
         anchor=opts.anchor,
+        # The whole read-out: a custom router exists to learn what is prompt-specific in the user's data (one
+        # model failing SQL prompts). Offsets-only, the default chosen for ~117 arena prompts per fold, cannot.
+        head="row",
     )
     encoder = scorer.encoder
     staging = store.directory / (MODEL_DIR + ".new")
