@@ -39,6 +39,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -238,7 +239,11 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> None:
         )
 
 
-def report(results: dict[str, object], targets: dict[str, Target], pacing: Pacing) -> None:
+def sections(
+    results: dict[str, object],
+) -> tuple[dict[str, float], dict[str, float], dict[str, float], dict[int, dict[str, Any]]]:
+    """The four parts of ``measure``'s results: sequential reply ms, sequential TTFT ms, gateway CPU ms per
+    reply (each by target), and the concurrent figures by stream count, then target."""
     seq = results["sequential_reply_ms"]
     ttft = results["sequential_ttft_ms"]
     cpu = results["gateway_cpu_ms_per_reply"]
@@ -246,6 +251,11 @@ def report(results: dict[str, object], targets: dict[str, Target], pacing: Pacin
     assert (
         isinstance(seq, dict) and isinstance(ttft, dict) and isinstance(cpu, dict) and isinstance(conc, dict)
     )
+    return seq, ttft, cpu, conc
+
+
+def report(results: dict[str, object], targets: dict[str, Target], pacing: Pacing) -> None:
+    seq, ttft, _, conc = sections(results)
     names = list(targets)
     rows = []
     for name in names:
@@ -334,13 +344,7 @@ def report(results: dict[str, object], targets: dict[str, Target], pacing: Pacin
 
 def summary(results: dict[str, object], names: list[str], pacing: Pacing) -> None:
     """The figures as one Markdown table (for the README), gateways side by side."""
-    seq = results["sequential_reply_ms"]
-    ttft = results["sequential_ttft_ms"]
-    cpu = results["gateway_cpu_ms_per_reply"]
-    conc = results["concurrent"]
-    assert (
-        isinstance(seq, dict) and isinstance(ttft, dict) and isinstance(cpu, dict) and isinstance(conc, dict)
-    )
+    seq, ttft, cpu, conc = sections(results)
     cols = [n for n in names if n != "direct"]
     ref = "pointsman"
 
