@@ -42,50 +42,39 @@ class ClientWatch:
     task once the request body has been read (the watch consumes ``receive``)."""
 
     def __init__(self, receive: Receive) -> None:
-        task = asyncio.current_task()
-        assert task is not None, "ClientWatch is started inside the handler's task"
+        assert asyncio.current_task() is not None, "ClientWatch is started inside the handler's task"
         self.left = False  # the client hung up
-        self._task = task
-        self._armed = False  # inside guard() or watching(): a hang-up cancels the handler's task
-        self._cancelled = False  # we cancelled it and have not taken that back yet
+        self._scope: anyio.CancelScope | None = None  # inside guard() or watching(): a hang-up cancels it
         self._watcher = asyncio.get_running_loop().create_task(self._watch(receive))
 
     async def _watch(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass  # the body was read: nothing else but the disconnect is expected
         self.left = True
-        if self._armed:
-            self._cancelled = True
-            self._task.cancel()
+        if self._scope is not None:
+            # A cancel scope, not task.cancel(): cleanup the handler shields (closing the upstream, settling the
+            # hold) runs to its end, and the cancellation never escapes the watched block.
+            self._scope.cancel()
 
     def stop(self) -> None:
         """Stop watching (the answer is written, or the request failed)."""
-        self._armed = False
+        self._scope = None
         self._watcher.cancel()
 
     @contextmanager
     def watching(self) -> Iterator[None]:
-        """Within the block a hang-up cancels the handler's task where it is, and leaves the block as
-        ``ClientDisconnectedError``; other failures pass through, with our cancel taken back."""
+        """Within the block a hang-up cancels the handler's work where it is, and leaves the block as
+        ``ClientDisconnectedError``; other failures pass through."""
         if self.left:
             raise ClientDisconnectedError("the client disconnected before the answer began")
-        self._armed = True
-        try:
-            yield
-        except asyncio.CancelledError:
-            if self._take_back_cancel() and self._task.cancelling() == 0:  # our cancel, and nobody else's
-                raise ClientDisconnectedError("the client disconnected") from None
-            raise
-        finally:
-            self._armed = False
-            self._take_back_cancel()  # ``work`` finished, or failed otherwise, as the client left
-
-    def _take_back_cancel(self) -> bool:
-        if not self._cancelled:
-            return False
-        self._cancelled = False
-        self._task.uncancel()
-        return True
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            try:
+                yield
+            finally:
+                self._scope = None
+        if scope.cancelled_caught:
+            raise ClientDisconnectedError("the client disconnected")
 
     async def guard(self, work: Awaitable[T]) -> T:
         """``await work``, unless the client disconnects first: then ``work`` is cancelled (its cleanup runs)
