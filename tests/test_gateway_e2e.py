@@ -4,14 +4,13 @@ for both API styles (OpenAI-compatible and Anthropic Messages)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import openai
 import pytest
-from _gateway_stack import gateway_stack
+from _gateway_stack import gateway_stack, wait_until
 
 from pointsman.gateway.billing import OpenAccessBilling
 from pointsman.gateway.settings import GatewaySettings
@@ -200,8 +199,13 @@ def test_missing_usage_is_estimated_and_marked(stack: Stack, provider: str) -> N
     assert (reply.usage.model_extra or {}).get("estimated") is True
     _, chunks = stream_text(stack, f"nousage@{provider}", stream_options={"include_usage": True})
     assert chunks[-1].usage is not None and (chunks[-1].usage.model_extra or {}).get("estimated") is True
-    request_ids = {r for r, e, u in stack.billing.settled if e == f"nousage@{provider}" and u.estimated}
-    assert len(request_ids) == 2
+
+    def estimated_settlements() -> set[str]:
+        return {r for r, e, u in stack.billing.settled if e == f"nousage@{provider}" and u.estimated}
+
+    # A stream settles just after the client has read [DONE]: wait for it rather than race it.
+    wait_until(lambda: len(estimated_settlements()) >= 2, "both requests settled with estimated usage")
+    assert len(estimated_settlements()) == 2
 
 
 def test_single_failing_endpoint_reports_every_attempt(stack: Stack) -> None:
@@ -269,6 +273,9 @@ def test_aborted_stream_settles_what_was_generated(stack: Stack) -> None:
     with httpx.stream("POST", stack.base_url + "/chat/completions", json=body, timeout=10) as resp:
         request_id = resp.headers["x-request-id"]
         resp.read()
+    wait_until(
+        lambda: any(r == request_id for r, _, _ in stack.billing.settled), "the aborted stream settled"
+    )
     settled = [u for r, _, u in stack.billing.settled if r == request_id]
     assert settled and settled[0].estimated and settled[0].completion_tokens >= 2
 
@@ -278,10 +285,7 @@ def test_client_disconnect_mid_stream_still_settles(stack: Stack) -> None:
     with httpx.stream("POST", stack.base_url + "/chat/completions", json=body, timeout=10) as resp:
         request_id = resp.headers["x-request-id"]
         next(resp.iter_raw())
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not any(r == request_id for r, _, _ in stack.billing.settled):
-        time.sleep(0.02)
-    assert any(r == request_id for r, _, _ in stack.billing.settled)
+    wait_until(lambda: any(r == request_id for r, _, _ in stack.billing.settled), "the cut stream settled")
 
 
 # --- bad input -----------------------------------------------------------------------------------------
