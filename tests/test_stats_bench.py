@@ -45,7 +45,8 @@ def test_recorded_figures_match_the_fake_providers_latency(tmp_path: Path) -> No
         fast = sample.endpoint == "m@fast"
         ttft, itl = (40.0, 5.0) if fast else (250.0, 25.0)
         assert sample.ok and sample.region == "eu" and sample.prompt in ("short", "long")
-        assert ttft <= sample.ttft_ms <= ttft + TTFT_SLACK_MS  # type: ignore[operator]
+        # 1 ms of timer slack below: asyncio may wake the fake's sleep up to its clock resolution early.
+        assert ttft - 1 <= sample.ttft_ms <= ttft + TTFT_SLACK_MS  # type: ignore[operator]
         assert itl * 0.8 <= sample.itl_ms <= itl + ITL_SLACK_MS  # type: ignore[operator]
         assert sample.itl_p90_ms is not None and sample.itl_p90_ms >= sample.itl_ms * 0.8  # type: ignore[operator]
         assert sample.output_tokens == 12 and sample.usage_reported

@@ -78,7 +78,9 @@ def test_routed_streams_record_ttft_and_itl(tmp_path: Path) -> None:
     assert len(good) == 3
     for sample in good:
         assert sample.ok and sample.region == "default" and sample.run_id is None
-        assert 80 <= sample.ttft_ms <= 80 + 150  # type: ignore[operator]
+        # asyncio may wake a sleeper up to its clock resolution early (a run measured 79.99999999998 ms),
+        # so the floor allows a millisecond of timer slack.
+        assert 80 - 1 <= sample.ttft_ms <= 80 + 150  # type: ignore[operator]
         assert 8 <= sample.itl_ms <= 10 + 15  # type: ignore[operator]
         assert sample.usage_reported and sample.output_tokens == 8
     (broken,) = [s for s in samples if s.endpoint == "m@broken"]
