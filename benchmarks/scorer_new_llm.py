@@ -20,6 +20,7 @@ from pointsman.data import RoutingRecord, load_routing
 from pointsman.scorer.adapt import AdaptOptions, adapt, extend
 from pointsman.scorer.checkpoint import load_model
 from pointsman.scorer.dataset import split_by_prompt
+from pointsman.scorer.ensemble import members_of
 from pointsman.scorer.neural import NeuralScorer
 
 
@@ -73,7 +74,8 @@ def main() -> None:
         ]
         start = time.perf_counter()
         extended = extend(full, [new_name], args.source)
-        extended.config.default_source = full.config.default_source
+        for member in members_of(extended):
+            member.config.default_source = full.config.default_source
         prompts = [r.prompt for r in few]
         tmp = NeuralScorer(extended, encoder=scorer.encoder, source=args.source)
         states = tmp.prompt_states(prompts)

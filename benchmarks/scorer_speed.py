@@ -29,10 +29,11 @@ import torch
 
 from pointsman.scorer.bert import BertEncoder
 from pointsman.scorer.encoder import DEFAULT_ENCODER, load_encoder
+from pointsman.scorer.ensemble import ReadOut
 from pointsman.scorer.model import LatentScorer, ModelConfig
 
 
-def readout(checkpoint: str | None, n_models: int) -> LatentScorer:
+def readout(checkpoint: str | None, n_models: int) -> ReadOut:
     if checkpoint:
         from pointsman.scorer.checkpoint import load_model
 

@@ -158,3 +158,27 @@ def test_pair_loss_adds_the_gap_term_to_the_loss() -> None:
     expected = float(plain) + 2.0 * float(gap_loss(out.scores, labels, weight))
     assert float(with_gap) == pytest.approx(expected, rel=1e-5)
     assert float(with_gap) > float(plain)
+
+
+def test_length_feature_lets_the_read_out_see_how_long_the_prompt_is() -> None:
+    """Mean pooling and softmax attention cannot tell a prompt of 3 identical token states from one of 30; with
+    ``length_feature`` the read-out also gets the log token count, and an old config without it loads as off."""
+    torch.manual_seed(0)
+    token = torch.randn(16)
+    states = token.expand(2, 30, 16).clone()  # (B, T, C): every token the same
+    mask = torch.zeros(2, 30, dtype=torch.bool)
+    mask[0, :3] = True
+    mask[1, :] = True
+    model_idx = torch.zeros(2, 1, dtype=torch.long)
+    source_idx = torch.zeros(2, dtype=torch.long)
+    for length_feature in (False, True):
+        torch.manual_seed(1)
+        model = LatentScorer(tiny_config(length_feature=length_feature)).eval()
+        with torch.no_grad():
+            model.head_w.normal_()
+        out, _ = model(states, mask, model_idx, source_idx)
+        same = torch.allclose(out.scores[0], out.scores[1], atol=1e-6)
+        assert same != length_feature, f"length_feature={length_feature}: scores {out.scores.tolist()}"
+    old = tiny_config().to_dict()
+    del old["length_feature"]
+    assert ModelConfig.from_dict(old).length_feature is False

@@ -4,7 +4,7 @@ Nothing below the read-out is touched. Adapting to a source trains only that sou
 prior offsets (``head="offsets"``: only the offsets and the head's bias; optionally also the LLM latents, held
 near their trained values by an L2 anchor, and a gap term on the LLMs' differences); adding an LLM
 trains only its latent and its prior offset. Both run full-batch on the cached prompt states, so ~100 prompts
-adapt in seconds on a CPU.
+adapt in seconds on a CPU. An ensemble is adapted member by member, with the same options.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -20,6 +20,7 @@ import torch
 from pointsman.data import RoutingRecord
 from pointsman.errors import DataError
 from pointsman.scorer.dataset import build_examples
+from pointsman.scorer.ensemble import ReadOut, ScorerEnsemble, members_of
 from pointsman.scorer.model import LatentScorer, ModelConfig, PromptSide
 from pointsman.scorer.states import PromptStates
 from pointsman.scorer.train import collate
@@ -42,12 +43,18 @@ class AdaptOptions:
     seed: int = 0
 
 
-def extend(
-    model: LatentScorer, models: Sequence[str], source: str, init_source: str | None = None
-) -> LatentScorer:
+def extend(model: ReadOut, models: Sequence[str], source: str, init_source: str | None = None) -> ReadOut:
     """A copy of ``model`` that also knows ``models`` and ``source``. A new LLM's latent starts at the mean latent
     (its prior offsets at the mean offset); a new source's head starts as a copy of ``init_source``'s (default:
     the model's default source). The new source becomes the default one."""
+    if isinstance(model, ScorerEnsemble):
+        return ScorerEnsemble([_extend_one(m, models, source, init_source) for m in members_of(model)])
+    return _extend_one(model, models, source, init_source)
+
+
+def _extend_one(
+    model: LatentScorer, models: Sequence[str], source: str, init_source: str | None
+) -> LatentScorer:
     cfg = model.config
     new_models = [m for m in models if m not in cfg.models]
     new_sources = [] if source in cfg.sources else [source]
@@ -78,7 +85,7 @@ def extend(
 
 
 def adapt(
-    model: LatentScorer,
+    model: ReadOut,
     records: Sequence[RoutingRecord],
     states: PromptStates,
     prompt_row: dict[str, int],
@@ -86,11 +93,33 @@ def adapt(
     source: str,
     new_models: Sequence[str] = (),
     options: AdaptOptions | None = None,
-) -> LatentScorer:
+) -> ReadOut:
     """Fit ``model`` (already ``extend``-ed to know the records' models and ``source``) to ``records``, whose
     labels are all read on ``source``'s scale; ``new_models`` are the LLMs whose latents
-    ``train_latents="new"`` fits. Returns a new model; ``model`` is unchanged."""
+    ``train_latents="new"`` fits. Returns a new model; ``model`` is unchanged. Each member of an ensemble is
+    adapted on its own (member k with seed ``options.seed + k``)."""
     opts = options or AdaptOptions()
+    if isinstance(model, ScorerEnsemble):
+        return ScorerEnsemble(
+            [
+                _adapt_one(
+                    m, records, states, prompt_row, source, new_models, replace(opts, seed=opts.seed + k)
+                )
+                for k, m in enumerate(members_of(model))
+            ]
+        )
+    return _adapt_one(model, records, states, prompt_row, source, new_models, opts)
+
+
+def _adapt_one(
+    model: LatentScorer,
+    records: Sequence[RoutingRecord],
+    states: PromptStates,
+    prompt_row: dict[str, int],
+    source: str,
+    new_models: Sequence[str],
+    opts: AdaptOptions,
+) -> LatentScorer:
     torch.manual_seed(opts.seed)
     cfg = model.config
     relabelled = [RoutingRecord(r.id, source, r.task, r.split, r.prompt, r.label, r.scores) for r in records]
@@ -200,7 +229,8 @@ def adapt_checkpoint(
     init = target if target in base.config.sources else None
     extended = extend(base, models, target, init_source=init)
     if latents_only:
-        extended.config.default_source = base.config.default_source
+        for member in members_of(extended):
+            member.config.default_source = base.config.default_source
     scorer = NeuralScorer(extended, source=target)
     prompts = list(dict.fromkeys(r.prompt for r in records))
     states = scorer.prompt_states(prompts)

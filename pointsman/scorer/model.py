@@ -29,6 +29,10 @@ from torch import nn
 
 __all__ = ["LatentScorer", "ModelConfig", "PromptSide", "ScorerOutput", "gap_loss"]
 
+# The length feature is (log tokens - MID) / SPREAD: about -1..+1 from 7 to 150 tokens ([CLS] and [SEP] included)
+LOG_TOKENS_MID = 3.5
+LOG_TOKENS_SPREAD = 1.5
+
 
 @dataclass
 class ModelConfig:
@@ -45,6 +49,9 @@ class ModelConfig:
     n_head: int = 4
     dropout: float = 0.1
     token_stride: int = 1  # average each run of this many prompt states before the read-out (cheaper)
+    # add the prompt's length (log of its token count in the encoder's window) to every query: mean pooling and
+    # softmax attention are blind to how long the prompt is, and longer prompts are harder in the public data
+    length_feature: bool = False
     # sources whose labels share another source's head (same scale), e.g. {"mtbench": "arena-bench-v1"}
     head_of: dict[str, str] = field(default_factory=dict)
 
@@ -153,6 +160,7 @@ class LatentScorer(nn.Module):
         self.kv = nn.Linear(C, 2 * D)  # the prompt's keys and values, computed once and read by every block
         self.latent = nn.Embedding(M, D)  # one learned latent per LLM
         self.pool = nn.Linear(C, D)  # the prompt's mean state, added to every query
+        self.length = nn.Linear(1, D) if cfg.length_feature else None  # the prompt's log length, likewise
         self.blocks = nn.ModuleList(ReadoutBlock(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(D)
         self.head_w = nn.Parameter(torch.zeros(S, 2, D))  # per source: (mean, log-std) read-out
@@ -177,20 +185,24 @@ class LatentScorer(nn.Module):
         h = self.ln_prompt(states.float())  # (B, T, C)
         m = mask.to(h.dtype).unsqueeze(-1)  # (B, T, 1)
         h = h * m  # padding is zero from here on
-        pooled = h.sum(1) / m.sum(1).clamp(min=1.0)  # (B, C)
+        count = m.sum(1).clamp(min=1.0)  # (B, 1) real tokens
+        pooled = h.sum(1) / count  # (B, C)
+        summary = self.pool(pooled)  # (B, D)
+        if self.length is not None:
+            summary = summary + self.length((count.log() - LOG_TOKENS_MID) / LOG_TOKENS_SPREAD)  # (B, D)
         s = self.config.token_stride
         if s > 1:  # mean of each run of s real tokens: (B, T, C) -> (B, ceil(T/s), C)
             pad = (-T) % s
             h = F.pad(h, (0, 0, 0, pad)).view(B, -1, s, C).sum(2)  # (B, T', C)
-            count = F.pad(m, (0, 0, 0, pad)).view(B, -1, s, 1).sum(2)  # (B, T', 1)
-            h = h / count.clamp(min=1.0)
-            mask = count.squeeze(-1) > 0  # (B, T')
+            run = F.pad(m, (0, 0, 0, pad)).view(B, -1, s, 1).sum(2)  # (B, T', 1)
+            h = h / run.clamp(min=1.0)
+            mask = run.squeeze(-1) > 0  # (B, T')
             T = h.shape[1]
         D, nh = self.config.d_model, self.config.n_head
         k, v = self.kv(h).split(D, dim=2)  # (B, T, D) each
         k = k.view(B, T, nh, D // nh).transpose(1, 2).contiguous()  # (B, nh, T, hd), laid out once for
         v = v.view(B, T, nh, D // nh).transpose(1, 2).contiguous()  # every block and every LLM
-        return PromptSide(pooled=self.pool(pooled), k=k, v=v, mask=mask[:, None, None, :])
+        return PromptSide(pooled=summary, k=k, v=v, mask=mask[:, None, None, :])
 
     def score(
         self,

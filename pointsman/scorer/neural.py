@@ -23,8 +23,8 @@ from pointsman.data import RoutingRecord
 from pointsman.errors import ScorerError
 from pointsman.scorer.base import Prediction, Scorer, register_scorer
 from pointsman.scorer.encoder import LoadedEncoder, load_encoder
+from pointsman.scorer.ensemble import ReadOut
 from pointsman.scorer.memo import StatesMemo
-from pointsman.scorer.model import LatentScorer
 from pointsman.scorer.states import PromptStates, tokenize_prompts
 
 __all__ = ["NeuralScorer", "PredictionDetails", "packaged_checkpoint"]
@@ -58,7 +58,7 @@ class NeuralScorer(Scorer):
 
     def __init__(
         self,
-        model: LatentScorer,
+        model: ReadOut,
         *,
         encoder: LoadedEncoder | None = None,
         source: str | None = None,
