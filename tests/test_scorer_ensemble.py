@@ -124,6 +124,8 @@ def test_training_members_writes_one_ensemble_and_resume_skips_finished_members(
     config = json.loads((run / "best" / "config.json").read_text())
     assert config["members"] == 2
     assert [m["seed"] for m in config["meta"]["members"]] == [0, 1]
+    digests = {m["val_prompts"] for m in config["meta"]["members"]}
+    assert len(digests) == 1, "every member must hold out the same validation prompts"
     for k in range(2):
         assert (run / f"member-{k}" / "best" / "model.safetensors").exists()
     scorer = NeuralScorer.load(run / "best", encoder=tiny_encoder())

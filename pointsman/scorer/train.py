@@ -9,6 +9,7 @@ on GPUs): each process takes its share of every batch's prompts and rank 0 write
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import random
@@ -232,10 +233,12 @@ def maybe_init_distributed() -> bool:
     return True
 
 
-def prepare_records(records: Sequence[RoutingRecord], cfg: TrainConfig) -> list[RoutingRecord]:
-    """Drop excluded sources and test splits, subsample giant tasks."""
+def prepare_records(
+    records: Sequence[RoutingRecord], cfg: TrainConfig, seed: int | None = None
+) -> list[RoutingRecord]:
+    """Drop excluded sources and test splits, subsample giant tasks (with ``seed``, default the recipe's)."""
     kept = [r for r in records if r.source not in cfg.exclude_sources and r.split == "train"]
-    return select_records(kept, max_per_task=cfg.max_per_task, seed=cfg.seed)
+    return select_records(kept, max_per_task=cfg.max_per_task, seed=cfg.seed if seed is None else seed)
 
 
 def choose_models(records: Sequence[RoutingRecord], minimum: int) -> list[str]:
@@ -287,7 +290,10 @@ def train(
 
     With ``cfg.members`` K > 1, member k is trained into ``out_dir/member-k`` (its own ``best`` and ``last``,
     so ``resume`` continues the member that was interrupted and skips the finished ones), then the K best
-    checkpoints are written together to ``out_dir/best`` as one ensemble."""
+    checkpoints are written together to ``out_dir/best`` as one ensemble. The members differ only in their
+    initialisation and the order they see the data: all of them train on the same rows (the subsample of capped
+    tasks and the validation split both follow ``cfg.seed``), so the prompts held out for validation are held
+    out from every member."""
     if cfg.members == 1:
         return _train_one(records, cfg, out_dir, cache_dir, resume, encoder, show_progress, log)
     from pointsman.scorer.ensemble import ScorerEnsemble
@@ -301,22 +307,28 @@ def train(
         member_cfg = cfg.model_copy(update={"members": 1, "seed": cfg.seed + k})
         results.append(
             _train_one(
-                records, member_cfg, out / f"member-{k}", cache_dir, resume, encoder, show_progress, log
+                records,
+                member_cfg,
+                out / f"member-{k}",
+                cache_dir,
+                resume,
+                encoder,
+                show_progress,
+                log,
+                data_seed=cfg.seed,
             )
         )
     rank, _ = _dist_info()
     if rank == 0:
-        loaded = [load_model(r.out_dir / "best")[0] for r in results]
-        singles = [m for m in loaded if isinstance(m, LatentScorer)]
+        loaded = [load_model(r.out_dir / "best") for r in results]
+        singles = [m for m, _ in loaded if isinstance(m, LatentScorer)]
         assert len(singles) == len(loaded), "each member checkpoint holds one scorer"
         if any(m.config != singles[0].config for m in singles):
             raise DataError(
                 "the ensemble's members learned different model lists (a capped task's subsample left a model "
                 "under min_labels_per_model in one of them); lower min_labels_per_model or train one member"
             )
-        meta = {
-            "members": [{"seed": cfg.seed + k, "best_val_loss": r.best_val_loss} for k, r in enumerate(results)]
-        }
+        meta = {"members": [{"seed": cfg.seed + k, **m} for k, (_, m) in enumerate(loaded)]}
         save_model(ScorerEnsemble(singles), out / "best", meta=meta)
     history = [h for r in results for h in r.history]
     best = sum(r.best_val_loss for r in results) / len(results)
@@ -333,7 +345,11 @@ def _train_one(
     encoder: LoadedEncoder | None,
     show_progress: bool,
     log: Callable[[str], None] | None,
+    data_seed: int | None = None,
 ) -> TrainResult:
+    """One scorer. ``data_seed`` (default ``cfg.seed``) picks the subsample and the validation split; ``cfg.seed``
+    the initialisation and the batches."""
+    data_seed = cfg.seed if data_seed is None else data_seed
     torch.set_num_threads(cfg.threads)
     distributed = maybe_init_distributed()
     rank, world = _dist_info()
@@ -342,7 +358,7 @@ def _train_one(
     rng = random.Random(cfg.seed)
     out = Path(out_dir)
 
-    data = prepare_records(records, cfg)
+    data = prepare_records(records, cfg, data_seed)
     if not data:
         raise DataError("no training rows left after dropping test splits and excluded sources")
     sources = sorted({r.source for r in data} - set(cfg.head_of))
@@ -372,11 +388,13 @@ def _train_one(
         head_of=head_of,
     )
 
-    train_rows, val_rows = split_by_prompt(data, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    train_rows, val_rows = split_by_prompt(data, val_fraction=cfg.val_fraction, seed=data_seed)
     train_ex = build_examples(train_rows, models, sources, head_of=head_of, source_weight=cfg.source_weight)
     val_ex = build_examples(val_rows, models, sources, head_of=head_of, source_weight=cfg.source_weight)
     if not train_ex or not val_ex:
         raise DataError("too few prompts for a train/validation split; give more data")
+    # which prompts were held out, as a digest: equal digests mean the same validation prompts
+    val_digest = hashlib.sha256("\n".join(sorted({e.prompt for e in val_ex})).encode()).hexdigest()[:16]
     say(
         f"{len(train_ex)} training and {len(val_ex)} validation prompts, {len(models)} models, sources {sources}"
     )
@@ -466,7 +484,12 @@ def _train_one(
                     f"({time.perf_counter() - t0:.0f}s)"
                 )
                 if rank == 0:
-                    meta = {"step": step, "val_loss": metrics["loss"], "val_mae": metrics["mae"]}
+                    meta = {
+                        "step": step,
+                        "val_loss": metrics["loss"],
+                        "val_mae": metrics["mae"],
+                        "val_prompts": val_digest,
+                    }
                     if improved:
                         save_model(model, out / "best", meta=meta)
                     save_model(model, out / "last", meta=meta)
