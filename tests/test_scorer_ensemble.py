@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from _scorer_tiny import synthetic_records, tiny_encoder, tiny_encoder_dir
+from _scorer_tiny import synthetic_records, tiny_encoder
 from test_scorer_model import inputs, tiny_config
+from test_scorer_train import tiny_cfg
 
 from pointsman.errors import ScorerError
 from pointsman.scorer.checkpoint import load_model, load_train_state, save_model
 from pointsman.scorer.ensemble import ScorerEnsemble, members_of
 from pointsman.scorer.model import LatentScorer
 from pointsman.scorer.neural import NeuralScorer
-from pointsman.scorer.train import TrainConfig, train
+from pointsman.scorer.train import train
 
 CODE = "Write a python function about river castle"
 POEM = "Write a poem about winter garden"
@@ -77,7 +78,8 @@ def test_checkpoint_round_trip_and_errors(tmp_path: Path) -> None:
     assert isinstance(loaded, ScorerEnsemble) and len(members_of(loaded)) == 3 and meta == {"note": "x"}
     states, mask, model_idx, source_idx = inputs()
     torch.testing.assert_close(
-        loaded(states, mask, model_idx, source_idx)[0].scores, ensemble(states, mask, model_idx, source_idx)[0].scores
+        loaded(states, mask, model_idx, source_idx)[0].scores,
+        ensemble(states, mask, model_idx, source_idx)[0].scores,
     )
     # One model written alone still loads as one model.
     save_model(members(1)[0], tmp_path / "one")
@@ -91,29 +93,6 @@ def test_checkpoint_round_trip_and_errors(tmp_path: Path) -> None:
     (tmp_path / "ens" / "config.json").write_text(json.dumps(config))
     with pytest.raises(ScorerError, match="does not fit"):
         load_model(tmp_path / "ens")
-
-
-def tiny_cfg(**kw: object) -> TrainConfig:
-    base: dict[str, object] = dict(
-        encoder=tiny_encoder_dir(),
-        max_tokens=32,
-        d_model=32,
-        n_layer=1,
-        n_head=2,
-        dropout=0.0,
-        default_source="synthetic",
-        max_per_task={},
-        batch_size=16,
-        lr=1e-2,
-        warmup_steps=5,
-        max_steps=80,
-        eval_interval=20,
-        patience=3,
-        val_fraction=0.2,
-        threads=1,
-    )
-    base.update(kw)
-    return TrainConfig(**base)  # type: ignore[arg-type]
 
 
 def test_training_members_writes_one_ensemble_and_resume_skips_finished_members(tmp_path: Path) -> None:
@@ -151,7 +130,9 @@ def test_fit_adapts_every_member_of_an_ensemble(tmp_path: Path) -> None:
         r.scores["poet"] = min(1.0, r.scores["poet"] + 0.4)
     records = [type(r)(r.id, "arena", r.task, r.split, r.prompt, r.label, r.scores) for r in records]
     base, _ = load_model(run / "best")
-    fitted = NeuralScorer.fit(records, target_source="arena", base=run / "best", encoder=tiny_encoder(), steps=100)
+    fitted = NeuralScorer.fit(
+        records, target_source="arena", base=run / "best", encoder=tiny_encoder(), steps=100
+    )
     assert isinstance(fitted.model, ScorerEnsemble)
     for before, after in zip(members_of(base), members_of(fitted.model), strict=True):
         head, start = after.head_index("arena"), before.head_index(before.config.default_source)
