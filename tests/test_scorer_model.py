@@ -151,8 +151,9 @@ def test_pair_loss_adds_the_gap_term_to_the_loss() -> None:
     model = LatentScorer(tiny_config(dropout=0.0)).eval()
     states, mask, model_idx, source_idx = inputs()
     labels = torch.rand(model_idx.shape)
-    out, plain = model(states, mask, model_idx, source_idx, labels)
-    _, with_gap = model(states, mask, model_idx, source_idx, labels, pair_loss=2.0)
+    with torch.no_grad():
+        out, plain = model(states, mask, model_idx, source_idx, labels)
+        _, with_gap = model(states, mask, model_idx, source_idx, labels, pair_loss=2.0)
     assert plain is not None and with_gap is not None
     weight = torch.ones_like(labels)
     expected = float(plain) + 2.0 * float(gap_loss(out.scores, labels, weight))
