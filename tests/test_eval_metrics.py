@@ -99,6 +99,23 @@ def test_ties_are_crossed_in_a_straight_line() -> None:
     assert cpt(curve, 0.8) == pytest.approx(0.25 + 0.3 / 0.5 * 0.5)
 
 
+def test_margins_a_few_ulps_apart_are_one_tie_group() -> None:
+    # The same tie as above, but the way an average of labels comes out of float sums in another order:
+    # 1.0 and 1.0 + 2 ulps. Splitting them by that noise would give 0.625 or 0.75 depending on its sign.
+    qs = np.array([1.0, 0.0, 1.0, 0.0])
+    qw = np.zeros(4)
+    for noisy in (np.nextafter(np.nextafter(1.0, 2.0), 2.0), np.nextafter(np.nextafter(1.0, 0.0), 0.0)):
+        curve = pgr_curve(np.array([2.0, noisy, 1.0, 0.0]), qs, qw)
+        assert curve is not None
+        assert curve.strong_share.tolist() == [0, 0.25, 0.75, 1]
+        assert apgr(curve) == pytest.approx((0.625 + 0.75) / 2)
+    # Margins that really differ (by more than the tolerance, relative to the largest) are still split.
+    curve = pgr_curve(np.array([2.0, 1.0 + 1e-6, 1.0, 0.0]), qs, qw)
+    assert curve is not None and curve.strong_share.tolist() == [0, 0.25, 0.5, 0.75, 1]
+    big = pgr_curve(np.array([2e6, 1e6 + 1e-4, 1e6, 0.0]), qs, qw)  # 1e-10 apart relative to 2e6: tied
+    assert big is not None and big.strong_share.tolist() == [0, 0.25, 0.75, 1]
+
+
 def test_a_router_that_cannot_tell_prompts_apart_has_apgr_exactly_half() -> None:
     rng = np.random.default_rng(0)
     qs, qw = rng.random(50), rng.random(50) * 0.5
@@ -142,3 +159,14 @@ def test_sweep_goes_from_best_predicted_to_cheapest() -> None:
     assert sw.quality[0] == pytest.approx(1.0) and sw.cost[0] == pytest.approx(2.0)
     assert sw.quality[-1] == pytest.approx(0.5) and sw.cost[-1] == pytest.approx(0.75)
     assert sw.chosen(quality).shape == (len(lambdas), 2)
+
+
+def test_scores_a_few_ulps_apart_tie_and_the_tie_goes_to_the_cheaper_call() -> None:
+    # Models 0 and 2 predict the same quality, one of them 2 ulps higher (float sums in another order):
+    # the noise must not pick the expensive one. A real difference (1e-6) still wins.
+    noisy = np.nextafter(np.nextafter(0.7, 1.0), 1.0)
+    expected = np.array([[3.0, 1.0, 0.5], [3.0, 1.0, 0.5]])
+    predicted = np.array([[noisy, 0.2, 0.7], [0.7 + 1e-6, 0.2, 0.7]])
+    assert route(predicted, expected, 0.0).tolist() == [2, 0]
+    equal_cost = np.array([[1.0, 1.0, 1.0]])  # an exact tie on cost too keeps the first model
+    assert route(np.array([[0.7, 0.7, 0.1]]), equal_cost, 0.0).tolist() == [0]

@@ -1,8 +1,11 @@
 """The quality–cost sweep: route every prompt at many cost weights and measure what that delivers.
 
 At cost weight λ each prompt goes to ``argmax_m  predicted_quality[m] − λ · expected_cost[m]``; the last point
-(λ = ∞) takes the cheapest expected call, breaking ties by predicted quality. Each decision is then scored with
-the labels: mean realised quality and mean realised cost (USD per prompt) over the evaluated prompts.
+(λ = ∞) takes the cheapest expected call, breaking ties by predicted quality. Scores within ``TIE_TOLERANCE``
+of the best count as tied, and a tie goes to the cheaper call: routers that average labels (knn) give equal
+qualities that float rounding leaves a few ulps apart, and without the tolerance that noise, not the router,
+would pick among them. Each decision is then scored with the labels: mean realised quality and mean realised
+cost (USD per prompt) over the evaluated prompts.
 
 The λ grid is log-spaced around the scale of the data: ``1 / spread`` where ``spread`` is the median over
 prompts of (most expensive − cheapest expected call), from 10⁻³ to 10³ times that, plus 0 and ∞. A router
@@ -15,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Sweep", "default_lambdas", "route", "sweep"]
+__all__ = ["TIE_TOLERANCE", "Sweep", "default_lambdas", "route", "sweep"]
+
+TIE_TOLERANCE = 1e-9  # on the quality scale (0..1)
 
 
 def default_lambdas(expected_cost: np.ndarray, n: int = 60) -> np.ndarray:
@@ -33,7 +38,9 @@ def route(predicted: np.ndarray, expected_cost: np.ndarray, lam: float) -> np.nd
     if np.isinf(lam):
         cheapest = expected_cost <= expected_cost.min(axis=1, keepdims=True)
         return np.where(cheapest, predicted, -np.inf).argmax(axis=1)
-    return (predicted - lam * expected_cost).argmax(axis=1)
+    score = predicted - lam * expected_cost
+    tied = score >= score.max(axis=1, keepdims=True) - TIE_TOLERANCE
+    return np.where(tied, expected_cost, np.inf).argmin(axis=1)
 
 
 @dataclass(frozen=True)
