@@ -12,6 +12,7 @@ prompt would not be encoded again).
 
 Usage:  python benchmarks/scorer_default.py [--cli-repeats 5] [--requests 40] [--no-gateway]
         python benchmarks/scorer_default.py --threads 1,2 [--rounds 3]   (POINTSMAN_SCORER_TORCH_THREADS)
+        python benchmarks/scorer_default.py --members 1,5 [--rounds 3]   (the default's read-outs: 1 vs all 5)
 """
 
 from __future__ import annotations
@@ -155,25 +156,44 @@ GATEWAY_ROWS = (
 )
 
 
-def compare_threads(values: list[int], n: int, rounds: int) -> None:
-    """Per-request scorer time of the native neural gateway for each thread count, a fresh gateway per value and
-    round, the values interleaved; medians over rounds of each gateway's p50/p90."""
+def compare_gateways(rows: list[tuple[str, str, int | None]], n: int, rounds: int) -> None:
+    """Per-request scorer time of neural gateways (label, scorer name or checkpoint directory, torch threads), a
+    fresh gateway per row and round, the rows interleaved; medians over rounds of each gateway's p50/p90."""
     print(f"load average at start: {os.getloadavg()}")
     keys = ("scorer_p50_ms", "scorer_p90_ms", "request_p50_ms", "startup_s")
     for long in (False, True):
         size = "~370-token" if long else "~25-token"
-        runs: dict[int, list[dict[str, float]]] = {t: [] for t in values}
+        runs: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in rows}
         for _ in range(rounds):
-            for t in values:
-                runs[t].append(gateway_child("neural", None, n, long, threads=t))
+            for label, scorer, threads in rows:
+                runs[label].append(gateway_child(scorer, None, n, long, threads=threads))
         print(
             f"gateway, {n} POST /v1/route dry runs, distinct {size} prompts; median of {rounds} fresh gateways"
         )
-        print(f"  {'':16s} " + " ".join(f"{f'{t} thread(s)':>14s}" for t in values))
+        print(f"  {'':16s} " + " ".join(f"{label:>14s}" for label, _, _ in rows))
         for key in keys:
-            cells = [statistics.median(r[key] for r in runs[t]) for t in values]
+            cells = [statistics.median(r[key] for r in runs[label]) for label, _, _ in rows]
             print(f"  {key:16s} " + " ".join(f"{v:14.2f}" for v in cells))
     print(f"load average at end: {os.getloadavg()}")
+
+
+def member_checkpoints(counts: list[int]) -> list[tuple[str, str, int | None]]:
+    """Gateway rows for the shipped default cut to its first k read-outs, for each k (written to a temp dir;
+    k = 1 is member 0 alone, the single read-out), on one torch thread like ``pointsman serve``."""
+    from pointsman.scorer.checkpoint import load_model, save_model
+    from pointsman.scorer.neural import packaged_checkpoint
+    from pointsman.scorer.ensemble import ScorerEnsemble, members_of
+
+    model, meta = load_model(packaged_checkpoint("default"))
+    members = members_of(model)
+    rows: list[tuple[str, str, int | None]] = []
+    for k in counts:
+        if not 1 <= k <= len(members):
+            raise SystemExit(f"--members: the shipped default has {len(members)} read-outs, got {k}")
+        directory = Path(tempfile.mkdtemp()) / f"members-{k}"
+        save_model(members[0] if k == 1 else ScorerEnsemble(members[:k]), directory, meta=meta, half=True)
+        rows.append((f"{k} read-out(s)", str(directory), 1))
+    return rows
 
 
 def main() -> None:
@@ -189,10 +209,24 @@ def main() -> None:
         help="Instead of the usual rows: the native neural gateway with each of these "
         f"{THREADS_ENV} values (comma-separated, e.g. 1,2), runs interleaved over --rounds.",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="With --threads: fresh gateways per value.")
+    parser.add_argument(
+        "--members",
+        default=None,
+        help="Instead of the usual rows: gateways on the shipped default cut to its first k read-outs, for each "
+        "k (comma-separated, e.g. 1,5), one torch thread, runs interleaved over --rounds.",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="With --threads or --members: fresh gateways per value."
+    )
     args = parser.parse_args()
     if args.threads:
-        compare_threads([int(t) for t in args.threads.split(",")], args.requests, args.rounds)
+        rows = [(f"{t} thread(s)", "neural", int(t)) for t in args.threads.split(",")]
+        compare_gateways(rows, args.requests, args.rounds)
+        return
+    if args.members:
+        compare_gateways(
+            member_checkpoints([int(k) for k in args.members.split(",")]), args.requests, args.rounds
+        )
         return
     if args.child_gateway:
         print(json.dumps(gateway(args.child_gateway, args.requests, long=args.long)))
