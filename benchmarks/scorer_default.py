@@ -181,8 +181,8 @@ def member_checkpoints(counts: list[int]) -> list[tuple[str, str, int | None]]:
     """Gateway rows for the shipped default cut to its first k read-outs, for each k (written to a temp dir;
     k = 1 is member 0 alone, the single read-out), on one torch thread like ``pointsman serve``."""
     from pointsman.scorer.checkpoint import load_model, save_model
-    from pointsman.scorer.neural import packaged_checkpoint
     from pointsman.scorer.ensemble import ScorerEnsemble, members_of
+    from pointsman.scorer.neural import packaged_checkpoint
 
     model, meta = load_model(packaged_checkpoint("default"))
     members = members_of(model)
