@@ -1,10 +1,10 @@
 """The quality–cost sweep: route every prompt at many cost weights and measure what that delivers.
 
 At cost weight λ each prompt goes to ``argmax_m  predicted_quality[m] − λ · expected_cost[m]``; the last point
-(λ = ∞) takes the cheapest expected call, breaking ties by predicted quality. Scores within ``TIE_TOLERANCE``
-of the best count as tied, and a tie goes to the cheaper call: routers that average labels (knn) give equal
-qualities that float rounding leaves a few ulps apart, and without the tolerance that noise, not the router,
-would pick among them. Each decision is then scored with the labels: mean realised quality and mean realised
+(λ = ∞) takes the cheapest expected call, breaking ties by predicted quality. Scores within
+``metrics.TIE_TOLERANCE`` of the best count as tied, and a tie goes to the cheaper call: routers that average
+labels (knn) give equal qualities that float rounding leaves a few ulps apart, and without the tolerance that
+noise, not the router, would pick among them. Each decision is then scored with the labels: mean realised quality and mean realised
 cost (USD per prompt) over the evaluated prompts.
 
 The λ grid is log-spaced around the scale of the data: ``1 / spread`` where ``spread`` is the median over
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TIE_TOLERANCE", "Sweep", "default_lambdas", "route", "sweep"]
+from pointsman.evaluation.metrics import TIE_TOLERANCE  # here absolute, on the quality scale (0..1)
 
-TIE_TOLERANCE = 1e-9  # on the quality scale (0..1)
+__all__ = ["Sweep", "default_lambdas", "route", "sweep"]
 
 
 def default_lambdas(expected_cost: np.ndarray, n: int = 60) -> np.ndarray:

@@ -138,7 +138,7 @@ class PGRCurve:
     pgr: np.ndarray  # (K,)
 
 
-TIE_TOLERANCE = 1e-9
+TIE_TOLERANCE = 1e-9  # values this close are one tie: relative here, absolute in ``curves.route``
 
 
 def pgr_curve(margin: np.ndarray, q_strong: np.ndarray, q_weak: np.ndarray) -> PGRCurve | None:
